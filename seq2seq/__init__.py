@@ -1,0 +1,3 @@
+"""seq2seq: a GRU RNN Encoder-Decoder translation toolkit after Cho et al. 2014."""
+
+__version__ = "0.1.0"
