@@ -87,6 +87,7 @@ class _GRURecurrence(torch.autograd.Function):
     """
 
     @staticmethod
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # bf16 autocast: fp32 loop
     def forward(ctx, input_proj, h0, weight_hh, bias_hh, gate_bias_n, mask, reset_after, reverse):
         steps, batch, three_h = input_proj.shape
         hidden = three_h // 3
@@ -136,6 +137,7 @@ class _GRURecurrence(torch.autograd.Function):
         return states
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_states):
         h0, weight_hh, gate_bias_n, mask, states, gates_rz, cand, recur_n = ctx.saved_tensors
         reset_after, reverse = ctx.reset_after, ctx.reverse
