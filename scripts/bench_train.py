@@ -1,0 +1,129 @@
+"""Training throughput (target tokens/s) of our model against its twin built on torch.nn.GRU.
+
+The twin has the same embeddings, summary, readout and output layers; its encoder is
+``nn.GRU`` over packed sequences and its decoder is ``nn.GRU`` reading [e(y_{t-1}); c]
+(c concatenated to the input instead of entering the gates as a bias). Both train on the
+same batches (Multi30k-like lengths, random ids), interleaved step by step, with Adam;
+the table shows the median step time and target tokens/s.
+
+    python scripts/bench_train.py                     # CPU, and CUDA when present
+    python scripts/bench_train.py --devices cpu --steps 20
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
+
+
+class TorchGRUTwin(Seq2Seq):
+    """The same model with torch.nn.GRU (cuDNN on GPUs) in the encoder and decoder."""
+
+    def __init__(self, config: ModelConfig):
+        super().__init__(config)
+        c = config
+        self.encoder = nn.GRU(c.embedding_size, c.hidden_size, c.num_layers,
+                              bidirectional=c.bidirectional_encoder)
+        self.decoder = nn.GRU(c.embedding_size + c.hidden_size, c.hidden_size, c.num_layers)
+
+    def encode(self, src, src_lengths):
+        embedded = self.src_embedding(src.t())
+        packed = pack_padded_sequence(embedded, src_lengths.cpu(), enforce_sorted=False)
+        memory, h_n = self.encoder(packed)
+        directions = 2 if self.config.bidirectional_encoder else 1
+        summary = torch.tanh(self.summary(torch.cat(tuple(h_n[-directions:]), dim=1)))
+        pad_packed_sequence(memory)  # the real encoder's outputs are used by attention models
+        return EncoderState(summary=summary, readout_bias=self.readout_context(summary))
+
+    def forward(self, src, src_lengths, tgt_in, tgt_out=None, label_smoothing=0.0):
+        encoded = self.encode(src, src_lengths)
+        embedded = self.tgt_embedding(tgt_in.t())
+        steps = embedded.shape[0]
+        context = encoded.summary.unsqueeze(0).expand(steps, -1, -1)
+        states, _ = self.decoder(torch.cat([embedded, context], dim=2), self.initial_hidden(encoded))
+        logits = self._logits(states, embedded, encoded.readout_bias)
+        loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.t().reshape(-1),
+                               ignore_index=0)
+        return logits.transpose(0, 1), loss
+
+
+def make_batches(count, batch, vocab, device, seed=0):
+    """Batches with Multi30k-like subword lengths (source ~ 12-20, target ~ 11-19 tokens)."""
+    gen = torch.Generator().manual_seed(seed)
+    batches = []
+    for _ in range(count):
+        src_lengths = torch.randint(8, 24, (batch,), generator=gen)
+        tgt_lengths = (src_lengths + torch.randint(-3, 3, (batch,), generator=gen)).clamp(min=4)
+        src = torch.randint(4, vocab, (batch, int(src_lengths.max())), generator=gen)
+        tgt = torch.randint(4, vocab, (batch, int(tgt_lengths.max())), generator=gen)
+        steps = torch.arange(src.shape[1])
+        src[steps.unsqueeze(0) >= src_lengths.unsqueeze(1)] = 0
+        tgt[torch.arange(tgt.shape[1]).unsqueeze(0) >= tgt_lengths.unsqueeze(1)] = 0
+        tgt_in = torch.cat([torch.full((batch, 1), 2), tgt[:, :-1]], dim=1)
+        batches.append(tuple(t.to(device) for t in (src, src_lengths, tgt_in, tgt)))
+    return batches
+
+
+def train_step(model, optimizer, batch, device) -> float:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    _, loss = model(*batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return time.perf_counter() - start
+
+
+def bench(device, args):
+    config = ModelConfig(src_vocab_size=args.vocab, tgt_vocab_size=args.vocab, embedding_size=256,
+                         hidden_size=args.hidden, maxout_size=256, init="pytorch",
+                         bidirectional_encoder=args.bidirectional)
+    torch.manual_seed(0)
+    models = {"ours": Seq2Seq(config).to(device), "nn.GRU twin": TorchGRUTwin(config).to(device)}
+    optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
+    batches = make_batches(args.steps + args.warmup, args.batch, args.vocab, device)
+    times = {name: [] for name in models}
+    for i, batch in enumerate(batches):
+        for name, model in models.items():
+            elapsed = train_step(model, optimizers[name], batch, device)
+            if i >= args.warmup:
+                times[name].append(elapsed / int((batch[3] != 0).sum()))
+    return {name: 1.0 / statistics.median(values) for name, values in times.items()}
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--devices", nargs="+", default=None)
+    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--vocab", type=int, default=8000)
+    parser.add_argument("--bidirectional", action="store_true")
+    parser.add_argument("--steps", type=int, default=15)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args(argv)
+    devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch}, "
+          f"hidden {args.hidden}, vocab {args.vocab}, median of {args.steps} steps")
+    print("| device | ours tgt tok/s | nn.GRU twin tgt tok/s | ours / twin |")
+    print("| --- | --- | --- | --- |")
+    for name in devices:
+        rates = bench(torch.device(name), args)
+        print(f"| {name} | {rates['ours']:.0f} | {rates['nn.GRU twin']:.0f} | "
+              f"{rates['ours'] / rates['nn.GRU twin']:.2f} |", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""``seq2seq-score``: log p(target | source) of given translations, line by line.
+
+    seq2seq-score --checkpoint best.ckpt --src test.de --tgt test.en > test.logprobs
+
+Writes one line per pair, ``total<TAB>per_token``: the model's log probability of the
+target and its EOS given the source (natural log), and that divided by the number of
+target tokens (EOS included); with ``--json``, one object per line with ``total``,
+``per_token`` and ``num_tokens``. A summary goes to stderr: total log probability, per
+token, and perplexity exp(-total / tokens) over the whole file. Pairs are scored by
+batched forced decoding; texts are not truncated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+
+from seq2seq.commands import (
+    add_model_arguments,
+    check_line_counts,
+    check_not_an_input,
+    input_lines,
+    load_translator,
+    output_stream,
+    run_command,
+)
+
+PROG = "seq2seq-score"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Score translations: log p(target | source) per line.")
+    parser.add_argument("--checkpoint", required=True, help="translation checkpoint")
+    parser.add_argument("--src", required=True, help="source sentences")
+    parser.add_argument("--tgt", required=True, help="target sentences, line-aligned with --src")
+    parser.add_argument("--output", help="where to write the scores (default: stdout)")
+    parser.add_argument("--json", action="store_true", help="write one JSON object per line")
+    add_model_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.max_tokens < 1:
+        parser.error(f"--max-tokens must be positive, got {args.max_tokens}")
+    return run_command(PROG, score, args)
+
+
+def score(args: argparse.Namespace) -> int:
+    check_not_an_input(args.output, [args.src, args.tgt])
+    sources, targets = list(input_lines(args.src)), list(input_lines(args.tgt))
+    check_line_counts([(args.src, sources), (args.tgt, targets)])
+    translator = load_translator(args)
+    results = translator.score(sources, targets, max_tokens=args.max_tokens)
+    with output_stream(args.output) as output:
+        for result in results:
+            if args.json:
+                line = json.dumps({"total": result.total, "per_token": result.per_token,
+                                   "num_tokens": result.num_tokens})
+            else:
+                line = f"{result.total:.4f}\t{result.per_token:.4f}"
+            output.write(line + "\n")
+    total = sum(result.total for result in results)
+    tokens = sum(result.num_tokens for result in results)
+    per_token = total / tokens if tokens else 0.0
+    print(f"{PROG}: {len(results)} sentences, {tokens} target tokens (EOS included): "
+          f"log-prob {total:.4f}, per token {per_token:.4f}, "
+          f"perplexity {math.exp(-per_token):.4f}", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,98 @@
+"""``seq2seq-translate``: translate text, one output line per input line.
+
+    seq2seq-translate --checkpoint best.ckpt < input.de > output.en
+    seq2seq-translate --checkpoint best.ckpt --input test.de --output test.hyp.en --beam-size 10
+
+Input is read (stdin by default) and translated ``--buffer-size`` lines at a time, so a
+stream of any length works; every input line gives exactly one output line, in order, an
+empty line for an empty one. Output formats:
+
+- default: the best translation;
+- ``--nbest N``: ``text<TAB>score`` for each of the N best, all on the line of their
+  input, best first (``text1<TAB>score1<TAB>text2<TAB>score2...``; tabs and line breaks
+  inside a text become spaces);
+- ``--json``: one object per line, ``{"source", "translation", "score"}``; with
+  ``--nbest`` translation and score are lists, best first. An empty input line has
+  score null (no translation was made).
+
+Scores are length-normalised log probabilities (see ``--alpha``). Invalid UTF-8 stops
+the command with an error naming the line, after everything before that line has been
+translated and written.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from seq2seq.commands import (
+    Progress,
+    add_model_arguments,
+    add_search_arguments,
+    check_not_an_input,
+    check_search_arguments,
+    input_lines,
+    load_translator,
+    output_stream,
+    run_command,
+    search_options,
+    single_line,
+)
+from seq2seq.translator import Translation
+
+PROG = "seq2seq-translate"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG, description="Translate text, one output line per input line.")
+    parser.add_argument("--checkpoint", required=True, help="translation checkpoint")
+    add_model_arguments(parser)
+    parser.add_argument("--input", help="text to translate (default: stdin)")
+    parser.add_argument("--output", help="where to write translations (default: stdout)")
+    parser.add_argument("--json", action="store_true", help="write one JSON object per line")
+    add_search_arguments(parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_search_arguments(parser, args)
+    return run_command(PROG, translate, args)
+
+
+def translate(args: argparse.Namespace) -> int:
+    check_not_an_input(args.output, [args.input])
+    translator = load_translator(args)
+    progress = Progress(PROG, enabled=args.input not in (None, "-"), every=args.buffer_size)
+    with output_stream(args.output) as output:
+        try:
+            for translation in translator.translate_stream(input_lines(args.input),
+                                                           **search_options(args)):
+                output.write(format_translation(translation, args.nbest, args.json) + "\n")
+                output.flush()
+                progress.step()
+        finally:
+            progress.finish()
+    return 0
+
+
+def format_translation(translation: Translation, nbest: int, as_json: bool) -> str:
+    """One output line (without its line break) for ``translation``."""
+    if as_json:
+        texts = [text for text, _ in translation.hypotheses]
+        scores = [score for _, score in translation.hypotheses]
+        record = {"source": translation.source,
+                  "translation": texts if nbest > 1 else translation.text,
+                  "score": scores if nbest > 1 else translation.score}
+        return json.dumps(record, ensure_ascii=False)
+    if nbest > 1:
+        return "\t".join(f"{single_line(text)}\t{score:.4f}"
+                         for text, score in translation.hypotheses)
+    return single_line(translation.text)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

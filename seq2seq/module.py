@@ -1,0 +1,209 @@
+"""A thin LightningModule around :class:`seq2seq.model.Seq2Seq`: losses, BLEU, optimizers."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import fields
+
+import pytorch_lightning as pl
+import torch
+import torch.distributed as dist
+
+from seq2seq.batching import Batch
+from seq2seq.checkpoint import CHECKPOINT_KEY, translation_payload
+from seq2seq.metrics import corpus_scores
+from seq2seq.model import ModelConfig, Seq2Seq
+from seq2seq.search import greedy_search
+
+OPTIMIZERS = ("adam", "adamw", "adadelta")
+SCHEDULES = ("constant", "inverse_sqrt", "plateau")
+
+
+class TranslationModule(pl.LightningModule):
+    """Trains a Seq2Seq with teacher forcing; validates by greedy decoding and sacreBLEU.
+
+    Model options are :class:`seq2seq.model.ModelConfig`'s (the vocabulary sizes are
+    linked from the data module). Training options:
+        optimizer: adam | adamw | adadelta (the paper's: rho 0.95, eps 1e-6, lr 1.0).
+        lr, weight_decay, adam_betas, adadelta_rho, adadelta_eps.
+        lr_schedule: constant (after an optional linear warmup) | inverse_sqrt (linear
+            warmup for ``warmup_steps``, then lr·sqrt(warmup/step)) | plateau (multiply by
+            ``plateau_factor`` when validation BLEU has not improved for
+            ``plateau_patience`` validations).
+        label_smoothing: cross-entropy label smoothing.
+        val_max_len_a, val_max_len_b: greedy decoding stops at a·source_length + b tokens.
+    """
+
+    def __init__(
+        self,
+        src_vocab_size: int = 0,
+        tgt_vocab_size: int = 0,
+        embedding_size: int = 256,
+        hidden_size: int = 512,
+        maxout_size: int = 256,
+        output_rank: int | None = None,
+        gru_form: str = "reset_after",
+        num_layers: int = 1,
+        bidirectional_encoder: bool = False,
+        dropout_embedding: float = 0.0,
+        dropout_hidden: float = 0.0,
+        dropout_readout: float = 0.0,
+        tie_embeddings: bool = False,
+        init: str = "paper",
+        attention: str = "none",
+        attention_size: int | None = None,
+        optimizer: str = "adam",
+        lr: float = 1e-3,
+        weight_decay: float = 0.0,
+        adam_betas: tuple[float, float] = (0.9, 0.999),
+        adadelta_rho: float = 0.95,
+        adadelta_eps: float = 1e-6,
+        lr_schedule: str = "constant",
+        warmup_steps: int = 0,
+        plateau_factor: float = 0.5,
+        plateau_patience: int = 1,
+        label_smoothing: float = 0.0,
+        val_max_len_a: float = 1.5,
+        val_max_len_b: int = 10,
+    ):
+        super().__init__()
+        if optimizer not in OPTIMIZERS:
+            raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
+        if lr_schedule not in SCHEDULES:
+            raise ValueError(f"model.lr_schedule must be one of {list(SCHEDULES)}, got {lr_schedule!r}")
+        self.save_hyperparameters()
+        options = {f.name: self.hparams[f.name] for f in fields(ModelConfig)}
+        self.model = Seq2Seq(ModelConfig(**options))
+        self._eval_outputs: list[tuple[int, list[int]]] = []
+        self._last_step_time: float | None = None
+        self._tokens_per_second = 0.0
+
+    # ---- the data module's side ----------------------------------------------------------
+
+    @property
+    def data(self):
+        return self.trainer.datamodule
+
+    # ---- training ---------------------------------------------------------------------
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out,
+                             label_smoothing=self.hparams.label_smoothing)
+        tokens = batch.num_tgt_tokens
+        self._update_throughput(tokens)
+        self.log("train_loss", loss, prog_bar=True, batch_size=tokens)
+        self.log("train_ppl", torch.exp(loss.detach()), batch_size=tokens)
+        self.log("tok/s", self._tokens_per_second, prog_bar=True, batch_size=tokens)
+        self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=tokens)
+        return loss
+
+    def _update_throughput(self, tokens: int) -> None:
+        """Target tokens per second of this rank, smoothed over recent steps."""
+        now = time.perf_counter()
+        if self._last_step_time is not None:
+            rate = tokens / max(now - self._last_step_time, 1e-9)
+            self._tokens_per_second = rate if not self._tokens_per_second else \
+                0.9 * self._tokens_per_second + 0.1 * rate
+        self._last_step_time = now
+
+    def on_train_epoch_start(self) -> None:
+        self._last_step_time = None
+
+    # ---- validation and test ------------------------------------------------------------
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluation_step(batch, "val")
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        self._evaluation_step(batch, "test")
+
+    def _evaluation_step(self, batch: Batch, prefix: str) -> None:
+        _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
+        tokens = batch.num_tgt_tokens
+        self.log(f"{prefix}_loss", loss, batch_size=tokens, sync_dist=True)
+        hypotheses = greedy_search(self.model, batch.src, batch.src_lengths,
+                                   max_len_a=self.hparams.val_max_len_a,
+                                   max_len_b=self.hparams.val_max_len_b)
+        for index, hypothesis in zip(batch.index.tolist(), hypotheses):
+            self._eval_outputs.append((index, hypothesis.tokens))
+
+    def on_validation_epoch_start(self) -> None:
+        self._eval_outputs = []
+
+    def on_test_epoch_start(self) -> None:
+        self._eval_outputs = []
+
+    def on_validation_epoch_end(self) -> None:
+        self._log_corpus_scores("val", "validation")
+
+    def on_test_epoch_end(self) -> None:
+        self._log_corpus_scores("test", "test")
+
+    def _log_corpus_scores(self, prefix: str, split: str) -> None:
+        outputs = _gather_from_all_ranks(self._eval_outputs)
+        self._eval_outputs = []
+        references = self.data.references(split)
+        by_index = dict(outputs)  # DDP pads with a few repeated batches: keep one of each
+        if len(by_index) != len(references):
+            # A sanity check run, or limit_val_batches: score only what was decoded.
+            references = [references[i] for i in sorted(by_index)]
+        tokenizer = self.data.tokenizers.target
+        hypotheses = [tokenizer.decode(by_index[i]) for i in sorted(by_index)]
+        scores = corpus_scores(hypotheses, [references], metrics=("bleu", "chrf"))
+        self.log(f"{prefix}_bleu", scores["bleu"]["score"], prog_bar=True, sync_dist=False)
+        self.log(f"{prefix}_chrf", scores["chrf"]["score"], sync_dist=False)
+        loss = self.trainer.callback_metrics.get(f"{prefix}_loss")
+        if loss is not None:
+            self.log(f"{prefix}_ppl", math.exp(min(float(loss), 50.0)), sync_dist=False)
+        self.last_scores = {prefix: scores}
+
+    # ---- optimisation -----------------------------------------------------------------
+
+    def configure_optimizers(self):
+        h = self.hparams
+        params = self.model.parameters()
+        if h.optimizer == "adadelta":
+            optimizer = torch.optim.Adadelta(params, lr=h.lr, rho=h.adadelta_rho, eps=h.adadelta_eps,
+                                             weight_decay=h.weight_decay)
+        else:
+            cls = torch.optim.Adam if h.optimizer == "adam" else torch.optim.AdamW
+            optimizer = cls(params, lr=h.lr, betas=tuple(h.adam_betas), weight_decay=h.weight_decay)
+        if h.lr_schedule == "plateau":
+            scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+                optimizer, mode="max", factor=h.plateau_factor, patience=h.plateau_patience)
+            return {"optimizer": optimizer, "lr_scheduler": {
+                "scheduler": scheduler, "monitor": "val_bleu", "interval": "epoch", "strict": False}}
+        schedule = inverse_sqrt_factor if h.lr_schedule == "inverse_sqrt" else warmup_factor
+        scheduler = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda step: schedule(step, h.warmup_steps))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step"}}
+
+    # ---- checkpoints ------------------------------------------------------------------
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        data = self.data
+        checkpoint[CHECKPOINT_KEY] = translation_payload(self.model, data.tokenizers, data.src_lang,
+                                                         data.tgt_lang)
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """Linear warmup to 1 over ``warmup_steps`` optimizer steps, then constant."""
+    if warmup_steps <= 0:
+        return 1.0
+    return min(1.0, (step + 1) / warmup_steps)
+
+
+def inverse_sqrt_factor(step: int, warmup_steps: int) -> float:
+    """Linear warmup, then decay with the inverse square root of the step."""
+    step = step + 1
+    warmup = max(warmup_steps, 1)
+    return min(step / warmup, math.sqrt(warmup / step))
+
+
+def _gather_from_all_ranks(items: list) -> list:
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return items
+    gathered: list = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, items)
+    return [item for part in gathered for item in part]

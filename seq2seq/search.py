@@ -1,0 +1,307 @@
+"""Greedy search, beam search and forced decoding for a :class:`~seq2seq.model.Seq2Seq`.
+
+Everything runs batched on the model's device: B sentences (× K beams) are one batch of
+rows, and the only Python loop is over time steps. Sentences that are done leave the
+batch, so a long sentence does not keep short ones computing. The search only uses the
+model's ``encode``, ``initial_hidden`` and ``decode_step`` (``forward`` for forced
+decoding), so it works with and without attention. Call it with the model in eval mode.
+
+Scores. ``Hypothesis.log_prob`` is the model's log probability of the tokens and the
+final EOS, log p(y_1 … y_n EOS | x), exactly what :func:`force_decode` returns for the
+same tokens: banning a token (PAD and BOS always, UNK with ``ban_unk``, EOS before
+``min_length``) removes it from the search but never renormalises the others.
+``Hypothesis.score`` is length-normalised::
+
+    score = log_prob / (len(tokens) + 1) ** alpha        (the + 1 counts EOS)
+
+``alpha=0`` ranks by raw log probability, ``alpha=1`` by log probability per token.
+
+Lengths. A sentence of n source tokens gets at most ``int(max_len_a * n + max_len_b)``
+target tokens (EOS not counted); a hypothesis that reaches that length is ended with
+EOS, whose log probability it pays. EOS is banned while a hypothesis has fewer than
+``min_length`` tokens (the maximum length wins if they conflict).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
+from seq2seq.model import Seq2Seq
+
+NEG_INF = float("-inf")
+
+
+@dataclass
+class Hypothesis:
+    """One output: tokens without BOS/EOS, log p(tokens + EOS | source), normalised score."""
+
+    tokens: list[int]
+    log_prob: float
+    score: float
+
+
+@torch.no_grad()
+def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: float = 1.0,
+                  max_len_a: float = 1.5, max_len_b: float = 10, min_length: int = 0,
+                  ban_unk: bool = False) -> list[Hypothesis]:
+    """The most probable next token at every step, for each sentence of the batch.
+
+    Args:
+        src: (B, S) source ids, right-padded.  src_lengths: (B,).
+        alpha: only sets :attr:`Hypothesis.score` (see the module docstring).
+
+    Returns:
+        B hypotheses, in the order of the batch.
+    """
+    src, src_lengths = _at_least_one_column(src, src_lengths)
+    batch, device = src.shape[0], src.device
+    max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)
+    shortest, limit = int(max_lengths.min()), int(max_lengths.max())
+    encoded = model.encode(src, src_lengths)
+    hidden = model.initial_hidden(encoded)  # (L, B, H)
+
+    tokens = torch.full((batch, limit), PAD_ID, dtype=torch.long, device=device)
+    log_probs_sum = torch.zeros(batch, dtype=torch.float64, device=device)
+    lengths = torch.zeros(batch, dtype=torch.long, device=device)
+    alive = torch.arange(batch, device=device)  # batch index of each row still decoding
+    prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
+    for step in range(limit + 1):
+        logits, hidden = model.decode_step(prev_tokens, hidden, encoded)
+        log_probs = _next_token_log_probs(logits, step, max_lengths[alive] if step >= shortest
+                                          else None, min_length, ban_unk)
+        best_log_probs, best = log_probs.max(dim=1)  # (N,)
+        log_probs_sum.index_add_(0, alive, best_log_probs.to(torch.float64))
+        ended = best == EOS_ID
+        if step < limit:
+            tokens[alive, step] = best.masked_fill(ended, PAD_ID)
+        lengths[alive] = step
+        if not ended.any():
+            prev_tokens = best
+            continue
+        kept = (~ended).nonzero().squeeze(1)
+        if kept.numel() == 0:
+            break
+        alive, prev_tokens = alive[kept], best[kept]
+        encoded, hidden = encoded.index_select(kept), hidden.index_select(1, kept)
+
+    return [
+        _hypothesis(row[:length], log_prob, alpha)
+        for row, length, log_prob in zip(tokens.tolist(), lengths.tolist(), log_probs_sum.tolist())
+    ]
+
+
+@torch.no_grad()
+def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: int = 5,
+                nbest: int = 1, alpha: float = 1.0, max_len_a: float = 1.5,
+                max_len_b: float = 10, min_length: int = 0,
+                ban_unk: bool = False) -> list[list[Hypothesis]]:
+    """Beam search with K = ``beam_size`` beams per sentence.
+
+    Each step extends every live beam by every allowed token and ranks the candidates by
+    log probability. Candidates ending in EOS among the K best become finished
+    hypotheses; the K best others are the next beams. Each sentence keeps its K best
+    finished hypotheses by score; a finished hypothesis is never extended and its score
+    never changes. With ``beam_size=1`` and ``alpha=0`` this is greedy search.
+
+    Stopping rule (exact, for any ``alpha >= 0``): a sentence is done when it has K
+    finished hypotheses and no live beam can still beat the worst of them. Log
+    probabilities only fall as a beam grows and no hypothesis is longer than the
+    maximum length n_max, so a beam with log probability p can at best finish with
+    score ``p / (n_max + 1) ** alpha``; the sentence is done when that bound for its best
+    beam is at most the score of its K-th finished hypothesis. For ``alpha=0`` this is:
+    the best beam's log probability is at most the worst kept finished one. A sentence
+    is also done when it has no live beam left (at the maximum length at the latest).
+
+    Args:
+        src: (B, S) source ids, right-padded.  src_lengths: (B,).
+        nbest: hypotheses returned per sentence, at most ``beam_size``.
+
+    Returns:
+        Per sentence, its ``nbest`` best finished hypotheses, best score first (fewer
+        if fewer distinct outputs exist).
+    """
+    if beam_size < 1 or not 1 <= nbest <= beam_size:
+        raise ValueError(f"need 1 <= nbest <= beam_size, got nbest={nbest}, beam_size={beam_size}")
+    if alpha < 0:
+        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    src, src_lengths = _at_least_one_column(src, src_lengths)
+    batch, device, beams = src.shape[0], src.device, beam_size
+    max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)
+    shortest, limit = int(max_lengths.min()), int(max_lengths.max())
+    encoded = model.encode(src, src_lengths)
+    hidden = model.initial_hidden(encoded)  # (L, B, H)
+    rows = torch.arange(batch, device=device).repeat_interleave(beams)  # (B·K,)
+    encoded, hidden = encoded.index_select(rows), hidden.index_select(1, rows)
+
+    finished = _FinishedHypotheses(batch, beams, limit, alpha, device)
+    alive = torch.arange(batch, device=device)  # batch index of each sentence still searched
+    prefixes = torch.empty(batch, beams, 0, dtype=torch.long, device=device)  # (N, K, t)
+    beam_log_probs = torch.full((batch, beams), NEG_INF, device=device)  # (N, K) log p so far
+    beam_log_probs[:, 0] = 0.0  # all K rows start as the same BOS: keep one
+    prev_tokens = torch.full((batch * beams,), BOS_ID, dtype=torch.long, device=device)
+    for step in range(limit + 1):
+        logits, hidden = model.decode_step(prev_tokens, hidden, encoded)  # (N·K, V)
+        sentences, vocab = alive.numel(), logits.shape[-1]
+        row_max_lengths = max_lengths[alive].repeat_interleave(beams) if step >= shortest else None
+        log_probs = _next_token_log_probs(logits, step, row_max_lengths, min_length, ban_unk)
+        candidates = beam_log_probs.unsqueeze(2) + log_probs.view(sentences, beams, vocab)
+        top_log_probs, top_index = candidates.view(sentences, -1).topk(
+            min(2 * beams, beams * vocab), dim=1)  # (N, 2K), best first
+        origin, token = top_index // vocab, top_index % vocab
+        ends = token == EOS_ID
+
+        # At most K candidates end in EOS (one per beam), so 2K hold K others.
+        newly_finished = ends[:, :beams] & (top_log_probs[:, :beams] > NEG_INF)
+        if newly_finished.any():
+            finished.add(alive, _gather_beams(prefixes, origin[:, :beams]),
+                         top_log_probs[:, :beams].masked_fill(~newly_finished, NEG_INF), step)
+        continuing = torch.sort(ends.to(torch.uint8), dim=1, stable=True).indices[:, :beams]
+        origin, token = origin.gather(1, continuing), token.gather(1, continuing)
+        beam_log_probs = top_log_probs.gather(1, continuing)  # (N, K)
+        prefixes = torch.cat([_gather_beams(prefixes, origin), token.unsqueeze(2)], dim=2)
+        beam_rows = (torch.arange(sentences, device=device).unsqueeze(1) * beams + origin).view(-1)
+        hidden, prev_tokens = hidden.index_select(1, beam_rows), token.view(-1)
+
+        done = finished.is_done(alive, beam_log_probs, max_lengths[alive])  # (N,)
+        if done.all():
+            break
+        if done.any():
+            kept = (~done).nonzero().squeeze(1)
+            kept_rows = (kept.unsqueeze(1) * beams + torch.arange(beams, device=device)).view(-1)
+            alive, prefixes, beam_log_probs = alive[kept], prefixes[kept], beam_log_probs[kept]
+            encoded, hidden = encoded.index_select(kept_rows), hidden.index_select(1, kept_rows)
+            prev_tokens = prev_tokens[kept_rows]
+    return finished.best(nbest)
+
+
+@torch.no_grad()
+def force_decode(model: Seq2Seq, src: Tensor, src_lengths: Tensor,
+                 tgt_ids: list[list[int]]) -> list[tuple[float, int]]:
+    """Score given targets by teacher forcing, one batched ``model.forward``.
+
+    Args:
+        src: (B, S) source ids, right-padded.  src_lengths: (B,).
+        tgt_ids: B target id lists, without BOS/EOS.
+
+    Returns:
+        Per sentence, (log p(target + EOS | source), number of scored tokens, EOS included).
+    """
+    src, src_lengths = _at_least_one_column(src, src_lengths)
+    tgt_in, _ = pad_sequences([[BOS_ID, *ids] for ids in tgt_ids], pad_id=PAD_ID)
+    tgt_out, tgt_lengths = pad_sequences([[*ids, EOS_ID] for ids in tgt_ids], pad_id=PAD_ID)
+    logits, _ = model(src, src_lengths, tgt_in.to(src.device))  # (B, T, V)
+    log_probs = F.log_softmax(logits.to(_score_dtype(logits)), dim=-1)
+    tgt_out, tgt_lengths = tgt_out.to(src.device), tgt_lengths.to(src.device)
+    token_log_probs = log_probs.gather(2, tgt_out.unsqueeze(2)).squeeze(2)  # (B, T)
+    real = torch.arange(tgt_out.shape[1], device=src.device) < tgt_lengths.unsqueeze(1)
+    totals = token_log_probs.masked_fill(~real, 0.0).to(torch.float64).sum(dim=1)
+    return list(zip(totals.tolist(), tgt_lengths.tolist()))
+
+
+def length_normalised(log_prob: float, num_tokens: int, alpha: float) -> float:
+    """``log_prob / (num_tokens + 1) ** alpha``, num_tokens without EOS."""
+    return log_prob / (num_tokens + 1) ** alpha
+
+
+class _FinishedHypotheses:
+    """The K best finished hypotheses of each of B sentences, kept sorted by score.
+
+    tokens (B, K, limit), lengths (B, K), log_probs (B, K), scores (B, K); an empty slot
+    has score -inf.
+    """
+
+    def __init__(self, batch: int, beams: int, limit: int, alpha: float, device: torch.device):
+        self.beams, self.alpha = beams, alpha
+        self.tokens = torch.full((batch, beams, limit), PAD_ID, dtype=torch.long, device=device)
+        self.lengths = torch.zeros(batch, beams, dtype=torch.long, device=device)
+        self.log_probs = torch.full((batch, beams), NEG_INF, dtype=torch.float64, device=device)
+        self.scores = torch.full((batch, beams), NEG_INF, dtype=torch.float64, device=device)
+
+    def add(self, sentences: Tensor, prefixes: Tensor, log_probs: Tensor, length: int) -> None:
+        """Offer hypotheses of ``length`` tokens: sentences (N,), prefixes (N, C, length),
+        log_probs (N, C) with -inf for no hypothesis."""
+        log_probs = log_probs.to(torch.float64)
+        scores = log_probs / (length + 1) ** self.alpha
+        padded = F.pad(prefixes, (0, self.tokens.shape[2] - length), value=PAD_ID)
+        all_scores = torch.cat([self.scores[sentences], scores], dim=1)
+        # Stable: among equal scores the earlier (shorter) hypothesis stays first.
+        order = torch.sort(all_scores, dim=1, descending=True, stable=True).indices[:, :self.beams]
+
+        def merge(kept: Tensor, offered: Tensor) -> Tensor:
+            both = torch.cat([kept[sentences], offered], dim=1)
+            index = order.view(*order.shape, *([1] * (both.dim() - 2))).expand(-1, -1, *both.shape[2:])
+            return both.gather(1, index)
+
+        self.tokens[sentences] = merge(self.tokens, padded)
+        self.lengths[sentences] = merge(self.lengths, torch.full_like(log_probs, length, dtype=torch.long))
+        self.log_probs[sentences] = merge(self.log_probs, log_probs)
+        self.scores[sentences] = all_scores.gather(1, order)
+
+    def is_done(self, sentences: Tensor, beam_log_probs: Tensor, max_lengths: Tensor) -> Tensor:
+        """(N,) whether no live beam (beam_log_probs (N, K)) can still enter the K best."""
+        best_live = beam_log_probs.max(dim=1).values
+        bound = best_live / (max_lengths.to(torch.float64) + 1) ** self.alpha
+        worst_kept = self.scores[sentences, -1]
+        return (best_live == NEG_INF) | ((worst_kept > NEG_INF) & (bound <= worst_kept))
+
+    def best(self, nbest: int) -> list[list[Hypothesis]]:
+        tokens, lengths = self.tokens[:, :nbest].tolist(), self.lengths[:, :nbest].tolist()
+        log_probs, scores = self.log_probs[:, :nbest].tolist(), self.scores[:, :nbest].tolist()
+        return [
+            [Hypothesis(row[:length], log_prob, score)
+             for row, length, log_prob, score in zip(*sentence) if score > NEG_INF]
+            for sentence in zip(tokens, lengths, log_probs, scores)
+        ]
+
+
+def _gather_beams(prefixes: Tensor, origin: Tensor) -> Tensor:
+    """prefixes (N, K, t), origin (N, C) beam indices -> (N, C, t)."""
+    return prefixes.gather(1, origin.unsqueeze(2).expand(-1, -1, prefixes.shape[2]))
+
+
+def _next_token_log_probs(logits: Tensor, step: int, max_lengths: Tensor | None,
+                          min_length: int, ban_unk: bool) -> Tensor:
+    """logits (N, V) of token ``step + 1`` -> log probabilities with banned tokens at -inf.
+
+    max_lengths (N,): rows that already hold that many tokens may only end (EOS); None
+    when no row is that long yet.
+    """
+    log_probs = F.log_softmax(logits.to(_score_dtype(logits)), dim=-1)
+    banned = [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]
+    log_probs[:, banned] = NEG_INF
+    eos = log_probs[:, EOS_ID].clone()
+    if step < min_length:
+        log_probs[:, EOS_ID] = NEG_INF
+    if max_lengths is not None:
+        at_limit = (step >= max_lengths).unsqueeze(1)  # (N, 1)
+        log_probs = log_probs.masked_fill(at_limit, NEG_INF)
+        log_probs[:, EOS_ID] = torch.where(at_limit.squeeze(1), eos, log_probs[:, EOS_ID])
+    return log_probs
+
+
+def _score_dtype(logits: Tensor) -> torch.dtype:
+    """float32 for half-precision logits, else the logits' own dtype."""
+    return torch.promote_types(logits.dtype, torch.float32)
+
+
+def _max_lengths(src_lengths: Tensor, max_len_a: float, max_len_b: float) -> Tensor:
+    """(B,) ``int(max_len_a * src_len + max_len_b)`` target tokens, at least 0."""
+    lengths = torch.floor(max_len_a * src_lengths.to(torch.float64) + max_len_b)
+    return lengths.long().clamp(min=0)
+
+
+def _at_least_one_column(src: Tensor, src_lengths: Tensor) -> tuple[Tensor, Tensor]:
+    """A batch of empty sources is one PAD column wide, so the encoder has a step to run."""
+    src_lengths = src_lengths.to(src.device)
+    if src.shape[1] == 0:
+        src = src.new_full((src.shape[0], 1), PAD_ID)
+    return src, src_lengths
+
+
+def _hypothesis(tokens: list[int], log_prob: float, alpha: float) -> Hypothesis:
+    return Hypothesis(tokens, log_prob, length_normalised(log_prob, len(tokens), alpha))

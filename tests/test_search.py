@@ -1,0 +1,273 @@
+import itertools
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
+from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
+from seq2seq.search import beam_search, force_decode, greedy_search
+
+A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """Tiny models run as fast on one thread, and far faster when other work shares the CPU."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def tiny_model(attention: str = "none", tgt_vocab_size: int = 9, seed: int = 0,
+               sharpness: float = 4.0) -> Seq2Seq:
+    """A random float64 model whose next-token distributions are far from uniform."""
+    torch.manual_seed(seed)
+    config = ModelConfig(src_vocab_size=11, tgt_vocab_size=tgt_vocab_size, embedding_size=8,
+                         hidden_size=12, maxout_size=6, attention=attention, init="pytorch")
+    model = Seq2Seq(config).double().eval()
+    with torch.no_grad():
+        model.output.weight.mul_(sharpness)
+    return model
+
+
+def sources(*sentences: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
+    return pad_sequences([list(s) for s in sentences], pad_id=PAD_ID)
+
+
+SOURCES = [[4, 5, 6, 7], [8], [], [9, 10, 4, 4, 5, 6, 7], [6, 6]]
+
+
+class MarkovModel(nn.Module):
+    """A scripted 'model': the next token's distribution depends on the previous token only.
+
+    ``table[prev] = {token: probability}``; unlisted tokens get a tiny probability, and
+    rows are renormalised. It counts its decoding steps.
+    """
+
+    def __init__(self, table: dict[int, dict[int, float]], vocab_size: int = 8):
+        super().__init__()
+        logits = torch.full((vocab_size, vocab_size), math.log(1e-6), dtype=torch.float64)
+        for prev, row in table.items():
+            for token, probability in row.items():
+                logits[prev, token] = math.log(probability)
+        self.register_buffer("logits", logits.log_softmax(dim=1))
+        self.steps = 0
+
+    def log_prob(self, tokens: list[int]) -> float:
+        """log p(tokens + EOS)."""
+        path = [BOS_ID, *tokens, EOS_ID]
+        return sum(float(self.logits[prev, token]) for prev, token in itertools.pairwise(path))
+
+    def encode(self, src, src_lengths):
+        return EncoderState(summary=torch.zeros(src.shape[0], 1, dtype=torch.float64))
+
+    def initial_hidden(self, encoded):
+        return torch.zeros(1, encoded.summary.shape[0], 1, dtype=torch.float64)
+
+    def decode_step(self, prev_tokens, hidden, encoded):
+        self.steps += 1
+        return self.logits[prev_tokens], hidden
+
+    def forward(self, src, src_lengths, tgt_in, tgt_out=None):
+        return self.logits[tgt_in], None
+
+
+def all_outputs(vocab: list[int], max_len: int):
+    for length in range(max_len + 1):
+        yield from (list(tokens) for tokens in itertools.product(vocab, repeat=length))
+
+
+def brute_force_ranking(model, src: list[int], max_len: int, alpha: float):
+    """Every possible output scored by forced decoding, best first: [(score, tokens, log_prob)]."""
+    vocab = [token for token in range(model.config.tgt_vocab_size)
+             if token not in (PAD_ID, BOS_ID, EOS_ID)]
+    outputs = list(all_outputs(vocab, max_len))
+    batch_src, batch_lengths = sources(*[src] * len(outputs))
+    scored = force_decode(model, batch_src, batch_lengths, outputs)
+    ranking = [(log_prob / (len(tokens) + 1) ** alpha, tokens, log_prob)
+               for tokens, (log_prob, _) in zip(outputs, scored)]
+    return sorted(ranking, key=lambda item: -item[0])
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+@pytest.mark.parametrize("alpha", [0.0, 1.0])
+def test_large_beam_finds_the_exact_ranking_of_an_enumerable_model(attention, alpha):
+    model = tiny_model(attention, tgt_vocab_size=6, sharpness=2.0)  # 3 output tokens: UNK, A, B
+    max_len = 4  # 121 possible outputs, at most 3**3 * 4 = 108 candidates per step
+    src, lengths = sources([4, 5, 6], [7])
+    found = beam_search(model, src, lengths, beam_size=128, nbest=121, alpha=alpha,
+                        max_len_a=0, max_len_b=max_len)
+    for sentence, hypotheses in zip([[4, 5, 6], [7]], found):
+        expected = brute_force_ranking(model, sentence, max_len, alpha)
+        assert len(hypotheses) == len(expected) == 121
+        assert [h.tokens for h in hypotheses[:20]] == [tokens for _, tokens, _ in expected[:20]]
+        assert [h.score for h in hypotheses] == pytest.approx([s for s, _, _ in expected], abs=1e-9)
+        assert [h.log_prob for h in hypotheses] == pytest.approx([p for _, _, p in expected],
+                                                                  abs=1e-9)
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_beam_size_one_is_greedy_search(attention):
+    model = tiny_model(attention)
+    src, lengths = sources(*SOURCES)
+    greedy = greedy_search(model, src, lengths, alpha=0.0)
+    beam = beam_search(model, src, lengths, beam_size=1, alpha=0.0)
+    assert [[h.tokens for h in nbest] for nbest in beam] == [[h.tokens] for h in greedy]
+    assert [nbest[0].log_prob for nbest in beam] == pytest.approx([h.log_prob for h in greedy])
+    assert any(len(h.tokens) > 1 for h in greedy)
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_results_do_not_depend_on_batch_size_or_order(attention):
+    model = tiny_model(attention)
+    order = [3, 0, 4, 2, 1]
+    batched = beam_search(model, *sources(*[SOURCES[i] for i in order]), beam_size=4, nbest=3)
+    greedy_batched = greedy_search(model, *sources(*[SOURCES[i] for i in order]))
+    for position, index in enumerate(order):
+        alone = beam_search(model, *sources(SOURCES[index]), beam_size=4, nbest=3)[0]
+        assert [h.tokens for h in batched[position]] == [h.tokens for h in alone]
+        assert [h.score for h in batched[position]] == pytest.approx([h.score for h in alone])
+        greedy_alone = greedy_search(model, *sources(SOURCES[index]))[0]
+        assert greedy_batched[position].tokens == greedy_alone.tokens
+        assert greedy_batched[position].log_prob == pytest.approx(greedy_alone.log_prob)
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_log_probs_and_scores_agree_with_forced_decoding(attention):
+    model = tiny_model(attention)
+    src, lengths = sources(*SOURCES)
+    for alpha in (0.0, 0.6, 1.0):
+        found = beam_search(model, src, lengths, beam_size=5, nbest=5, alpha=alpha)
+        for rank in range(5):
+            chosen = [nbest[rank] for nbest in found]
+            forced = force_decode(model, src, lengths, [h.tokens for h in chosen])
+            for hypothesis, (log_prob, num_tokens) in zip(chosen, forced):
+                assert num_tokens == len(hypothesis.tokens) + 1
+                assert hypothesis.log_prob == pytest.approx(log_prob, abs=1e-9)
+                assert hypothesis.score == pytest.approx(log_prob / num_tokens ** alpha)
+
+
+def test_nbest_is_sorted_distinct_and_free_of_special_tokens():
+    model = tiny_model("bahdanau")
+    found = beam_search(model, *sources(*SOURCES), beam_size=6, nbest=6, alpha=1.0)
+    for nbest in found:
+        assert len(nbest) == 6
+        scores = [h.score for h in nbest]
+        assert scores == sorted(scores, reverse=True)
+        assert len({tuple(h.tokens) for h in nbest}) == 6
+        assert all(token not in (PAD_ID, BOS_ID, EOS_ID) for h in nbest for token in h.tokens)
+
+
+def test_finished_hypotheses_are_never_extended():
+    # From BOS, EOS is likely: the empty output is finished at step 1 and is the best.
+    # Extending it (or re-scoring it later) would lose it or change its log probability.
+    model = MarkovModel({BOS_ID: {EOS_ID: 0.5, A: 0.3, B: 0.2},
+                         A: {A: 0.6, EOS_ID: 0.4}, B: {B: 0.7, EOS_ID: 0.3}})
+    src, lengths = sources([4, 4])
+    found = beam_search(model, src, lengths, beam_size=3, nbest=3, alpha=0.0)[0]
+    assert [h.tokens for h in found] == [[], [A], [A, A]]
+    assert [h.log_prob for h in found] == pytest.approx([model.log_prob(h.tokens) for h in found])
+    assert found[0].log_prob == pytest.approx(math.log(0.5), abs=1e-5)
+
+
+def test_search_stops_early_when_no_beam_can_win():
+    model = MarkovModel({BOS_ID: {EOS_ID: 0.9, A: 0.06, B: 0.04},
+                         A: {EOS_ID: 0.9, A: 0.1}, B: {EOS_ID: 0.9, B: 0.1}})
+    src, lengths = sources([4])
+    found = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=0.0,
+                        max_len_a=0, max_len_b=50)[0]
+    assert [h.tokens for h in found] == [[], [A]]
+    assert model.steps == 2  # A and B finish at step 2: the live AA and BB cannot beat them
+
+
+def test_stopping_rule_allows_for_length_normalisation():
+    # After step 2 the K=2 finished are [B] (score log .225 / 2) and [] (log .3), and the
+    # best live beam B C has log p = log .275 < log .3. Without length normalisation the
+    # search could stop; with alpha=1, B C EOS scores log(.275 * .95) / 3, the best of all.
+    model = MarkovModel({BOS_ID: {B: 0.5, EOS_ID: 0.3, A: 0.2}, B: {C: 0.55, EOS_ID: 0.45},
+                         A: {A: 1.0}, C: {EOS_ID: 0.95, C: 0.05}})
+    src, lengths = sources([4])
+    found = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=1.0,
+                        max_len_a=0, max_len_b=3)[0]
+    assert [h.tokens for h in found] == [[B, C], [B]]
+    assert found[0].score == pytest.approx(model.log_prob([B, C]) / 3)
+
+
+def test_length_normalisation_can_prefer_longer_outputs():
+    # p([]) = 0.4 and p([A, A, A]) = 0.6 * 0.95**2 * 0.05: lower in total, higher per token.
+    model = MarkovModel({BOS_ID: {EOS_ID: 0.4, A: 0.6}, A: {A: 0.95, EOS_ID: 0.05}})
+    src, lengths = sources([4])
+    raw = beam_search(model, src, lengths, beam_size=3, alpha=0.0, max_len_a=0, max_len_b=3)
+    normalised = beam_search(model, src, lengths, beam_size=3, alpha=1.0, max_len_a=0, max_len_b=3)
+    assert raw[0][0].tokens == []
+    assert normalised[0][0].tokens == [A, A, A]
+    assert normalised[0][0].log_prob == pytest.approx(model.log_prob([A, A, A]))
+
+
+def test_maximum_length_ends_hypotheses_and_charges_eos():
+    model = MarkovModel({BOS_ID: {A: 0.99}, A: {A: 0.99}})
+    src, lengths = sources([4, 5], [4])
+    expected_lengths = [int(1.5 * 2 + 1), int(1.5 * 1 + 1)]
+    for found in (greedy_search(model, src, lengths, max_len_a=1.5, max_len_b=1),
+                  [nbest[0] for nbest in beam_search(model, src, lengths, beam_size=3,
+                                                     max_len_a=1.5, max_len_b=1)]):
+        assert [len(h.tokens) for h in found] == expected_lengths
+        forced = force_decode(model, src, lengths, [h.tokens for h in found])
+        assert [h.log_prob for h in found] == pytest.approx([log_prob for log_prob, _ in forced])
+
+
+def test_min_length_bans_early_eos():
+    model = MarkovModel({BOS_ID: {EOS_ID: 0.9, A: 0.1}, A: {EOS_ID: 0.9, A: 0.1}})
+    src, lengths = sources([4])
+    assert greedy_search(model, src, lengths)[0].tokens == []
+    assert greedy_search(model, src, lengths, min_length=3)[0].tokens == [A, A, A]
+    found = beam_search(model, src, lengths, beam_size=4, nbest=4, min_length=3)[0]
+    assert all(len(h.tokens) >= 3 for h in found)
+    assert found[0].tokens == [A, A, A]
+
+
+def test_ban_unk():
+    model = MarkovModel({BOS_ID: {UNK_ID: 0.7, A: 0.2, EOS_ID: 0.1},
+                         UNK_ID: {EOS_ID: 0.9}, A: {EOS_ID: 0.9}})
+    src, lengths = sources([4])
+    assert greedy_search(model, src, lengths)[0].tokens == [UNK_ID]
+    assert greedy_search(model, src, lengths, ban_unk=True)[0].tokens == [A]
+    found = beam_search(model, src, lengths, beam_size=4, nbest=4, ban_unk=True)[0]
+    assert found[0].tokens == [A]
+    assert all(UNK_ID not in h.tokens for h in found)
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_empty_sources_give_finite_results(attention):
+    model = tiny_model(attention)
+    empty = torch.zeros(2, 0, dtype=torch.long), torch.zeros(2, dtype=torch.long)
+    mixed = sources([], [4, 5])
+    for src, lengths in (empty, mixed):
+        greedy = greedy_search(model, src, lengths)
+        beam = beam_search(model, src, lengths, beam_size=3, nbest=3)
+        scores = [h.score for h in greedy] + [h.score for nbest in beam for h in nbest]
+        assert all(math.isfinite(score) for score in scores)
+        assert len(greedy[0].tokens) <= 10  # int(1.5 * 0 + 10)
+        forced = force_decode(model, src, lengths, [[], [A]])
+        assert all(math.isfinite(log_prob) for log_prob, _ in forced)
+
+
+def test_force_decode_counts_eos_and_sums_token_log_probs():
+    model = MarkovModel({BOS_ID: {A: 0.5, B: 0.5}, A: {EOS_ID: 1.0}, B: {A: 0.5, EOS_ID: 0.5}})
+    src, lengths = sources([4], [4, 5])
+    forced = force_decode(model, src, lengths, [[A], [B, A]])
+    assert forced == [(pytest.approx(model.log_prob([A])), 2),
+                      (pytest.approx(model.log_prob([B, A])), 3)]
+    assert forced[1][0] == pytest.approx(math.log(0.5 * 0.5 * 1.0), abs=1e-4)
+
+
+def test_bad_arguments():
+    model = tiny_model()
+    src, lengths = sources([4])
+    with pytest.raises(ValueError, match="nbest"):
+        beam_search(model, src, lengths, beam_size=2, nbest=3)
+    with pytest.raises(ValueError, match="alpha"):
+        beam_search(model, src, lengths, alpha=-1.0)

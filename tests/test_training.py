@@ -1,0 +1,180 @@
+"""The training command end to end on small demo data: fit, checkpoints, resume, DDP, configs."""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from seq2seq.checkpoint import load_translation_checkpoint, read_checkpoint
+from seq2seq.cli import Seq2SeqCLI, main
+from seq2seq.datamodule import TranslationDataModule
+from seq2seq.module import TranslationModule
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
+
+TINY_MODEL = ["--model.embedding_size", "32", "--model.hidden_size", "48", "--model.maxout_size", "32",
+              "--model.init", "pytorch", "--model.lr", "0.005"]
+
+
+def tiny_data(cache: Path, sizes="{train: 600, validation: 60, test: 60}") -> list[str]:
+    return ["--data.source", "demo", "--data.demo_sizes", sizes, "--data.vocab_size", "200",
+            "--data.max_tokens", "600", "--data.cache_dir", str(cache)]
+
+
+def fit_args(root: Path, cache: Path, *extra: str) -> list[str]:
+    return ["fit", "--trainer.default_root_dir", str(root), "--trainer.accelerator", "cpu",
+            "--trainer.devices", "1", "--trainer.enable_progress_bar", "false",
+            "--trainer.enable_model_summary", "false", "--seed_everything", "7",
+            *TINY_MODEL, *tiny_data(cache), *extra]
+
+
+def model_weights(path: Path) -> dict[str, torch.Tensor]:
+    return read_checkpoint(path)["state_dict"]
+
+
+def metrics_rows(root: Path) -> list[dict]:
+    rows = []
+    for path in sorted((root / "logs").glob("version_*/metrics.csv")):
+        with open(path) as handle:
+            rows += list(csv.DictReader(handle))
+    return rows
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One short fit shared by the tests that only read its outputs."""
+    root = tmp_path_factory.mktemp("run")
+    cache = tmp_path_factory.mktemp("cache")
+    main(fit_args(root, cache, "--trainer.max_epochs", "2"))
+    return root, cache
+
+
+def test_fit_writes_best_last_config_and_logs(trained, capsys):
+    root, _ = trained
+    assert (root / "best.ckpt").is_file()
+    assert (root / "checkpoints" / "last.ckpt").is_file()
+    assert (root / "config.yaml").is_file()
+    assert list((root / "tensorboard").rglob("events.out.tfevents.*"))
+    rows = metrics_rows(root)
+    bleus = [float(r["val_bleu"]) for r in rows if r.get("val_bleu")]
+    assert len(bleus) == 2 and all(0.0 <= b <= 100.0 for b in bleus)
+    assert any(r.get("train_loss") for r in rows)
+    best_files = list((root / "checkpoints").glob("best-*.ckpt"))
+    assert len(best_files) == 1
+    assert model_weights(root / "best.ckpt").keys() == model_weights(best_files[0]).keys()
+
+
+def test_checkpoint_carries_everything_to_translate(trained):
+    root, _ = trained
+    loaded = load_translation_checkpoint(root / "best.ckpt")
+    assert (loaded.src_lang, loaded.tgt_lang) == ("en", "de")
+    assert loaded.model.config.hidden_size == 48
+    ids = loaded.tokenizers.source.encode("the dog sees the cat .")
+    assert ids and loaded.tokenizers.target.vocab_size == loaded.model.config.tgt_vocab_size
+
+
+def test_validate_and_test_subcommands(trained, capsys):
+    root, cache = trained
+    for command in ("validate", "test"):
+        main([command, "--trainer.default_root_dir", str(root), "--trainer.accelerator", "cpu",
+              "--trainer.enable_progress_bar", "false", "--ckpt_path", str(root / "best.ckpt"),
+              *TINY_MODEL, *tiny_data(cache)])
+        printed = capsys.readouterr().out
+        assert ("val_bleu" if command == "validate" else "test_bleu") in printed
+
+
+def test_fit_prints_best_checkpoint_last(tmp_path, capsys):
+    main(fit_args(tmp_path / "run", tmp_path / "cache", "--trainer.max_epochs", "1"))
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
+    assert lines[-2].startswith("best checkpoint: ") and str(tmp_path / "run" / "best.ckpt") in lines[-2]
+    assert lines[-1].startswith("best validation val_bleu: ")
+
+
+def test_resume_mid_epoch_is_exact(tmp_path):
+    """Stopping after 7 steps and resuming to 16 equals training 16 steps straight."""
+    cache = tmp_path / "cache"
+    main(fit_args(tmp_path / "straight", cache, "--trainer.max_steps", "16",
+                  "--trainer.max_epochs", "5"))
+    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "7", "--trainer.max_epochs", "5"))
+    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "16", "--trainer.max_epochs", "5",
+                  "--ckpt_path", str(tmp_path / "resumed" / "checkpoints" / "last.ckpt")))
+    straight = model_weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
+    resumed = model_weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
+    for name in straight:
+        torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=0, msg=name)
+
+
+def test_seeded_runs_are_reproducible(tmp_path):
+    cache = tmp_path / "cache"
+    for run in ("a", "b"):
+        main(fit_args(tmp_path / run, cache, "--trainer.max_steps", "5"))
+    a = model_weights(tmp_path / "a" / "checkpoints" / "last.ckpt")
+    b = model_weights(tmp_path / "b" / "checkpoints" / "last.ckpt")
+    assert all(torch.equal(a[name], b[name]) for name in a)
+
+
+@pytest.mark.parametrize("config", CONFIGS, ids=[c.stem for c in CONFIGS])
+def test_every_config_parses_and_instantiates(config, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    corpus = make_local_corpus(tmp_path / "corpus", config)
+    args = ["--config", str(config), "--data.source", str(corpus), "--data.vocab_size", "120",
+            "--data.cache_dir", str(tmp_path / "cache"), "--trainer.accelerator", "cpu",
+            "--trainer.devices", "1", "--trainer.strategy", "auto", "--trainer.num_nodes", "1"]
+    if "demo" in config.stem:
+        args[args.index("--data.source") + 1] = "demo"
+        args += ["--data.demo_sizes", "{train: 300, validation: 20, test: 20}"]
+    cli = Seq2SeqCLI(TranslationModule, TranslationDataModule, run=False, args=args,
+                     trainer_defaults={"use_distributed_sampler": False})
+    assert isinstance(cli.model, TranslationModule)
+    assert cli.model.model.config.src_vocab_size == cli.datamodule.src_vocab_size
+
+
+def make_local_corpus(directory: Path, config: Path) -> Path:
+    """Plain-text pairs in the config's languages and split stems, made from the demo corpus."""
+    import yaml
+
+    from seq2seq.demo_corpus import generate_corpus
+
+    data = yaml.safe_load(config.read_text()).get("data", {})
+    src, tgt = data.get("src_lang", "en"), data.get("tgt_lang", "de")
+    stems = {"train": "train", "validation": "validation", "test": "test", **(data.get("split_stems") or {})}
+    corpus = generate_corpus({"train": 300, "validation": 20, "test": 20}, seed=3)
+    directory.mkdir(parents=True)
+    for split, pairs in corpus.items():
+        for lang, column in ((src, 0), (tgt, 1)):
+            lines = [pair[column] for pair in pairs]
+            (directory / f"{stems[split]}.{lang}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return directory
+
+
+@pytest.mark.slow
+def test_ddp_two_cpu_processes_match_one_process(tmp_path):
+    """gloo DDP over 2 processes equals 1 process accumulating the same 2 batches per step."""
+    cache = tmp_path / "cache"
+    common = [*TINY_MODEL, *tiny_data(cache), "--data.max_tokens", "null", "--data.batch_size", "16",
+              "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--seed_everything", "7",
+              "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",
+              "--trainer.num_sanity_val_steps", "0"]
+    ddp_root, single_root = tmp_path / "ddp", tmp_path / "single"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    subprocess.run([sys.executable, "-m", "seq2seq.cli", "fit", *common, "--trainer.devices", "2",
+                    "--trainer.strategy", "ddp", "--trainer.limit_train_batches", "6",
+                    "--trainer.default_root_dir", str(ddp_root)],
+                   check=True, env=env, cwd=tmp_path, timeout=600)
+    main(["fit", *common, "--trainer.devices", "1", "--trainer.accumulate_grad_batches", "2",
+          "--trainer.limit_train_batches", "12", "--trainer.default_root_dir", str(single_root)])
+    ddp_files = sorted(p.name for p in (ddp_root / "checkpoints").iterdir())
+    single_files = sorted(p.name for p in (single_root / "checkpoints").iterdir())
+    assert ddp_files == single_files and len(ddp_files) == 2  # best and last, once each
+    ddp = read_checkpoint(ddp_root / "checkpoints" / "last.ckpt")
+    single = read_checkpoint(single_root / "checkpoints" / "last.ckpt")
+    assert ddp["global_step"] == single["global_step"] == 6
+    for name, tensor in ddp["state_dict"].items():
+        torch.testing.assert_close(tensor, single["state_dict"][name], rtol=1e-4, atol=1e-5, msg=name)
