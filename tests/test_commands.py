@@ -204,7 +204,7 @@ def test_evaluate_matches_the_sacrebleu_command(tmp_path, capsys):
     assert evaluate.main(["--hypotheses", str(hyp), "--references", str(ref), "--json"]) == 0
     ours = json.loads(capsys.readouterr().out)
     for metric in ("bleu", "chrf", "ter"):
-        result = subprocess.run(["sacrebleu", str(ref), "-i", str(hyp), "-m", metric, "-b",
+        result = subprocess.run([sys.executable, "-m", "sacrebleu", str(ref), "-i", str(hyp), "-m", metric, "-b",
                                  "-w", "4"], capture_output=True, text=True, timeout=60,
                                 check=False)
         assert result.returncode == 0, result.stderr

@@ -48,10 +48,15 @@ def metrics_rows(root: Path) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def cache(tmp_path_factory):
+    """Prepared tiny demo data, shared by every run of this module."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, cache):
     """One short fit shared by the tests that only read its outputs."""
     root = tmp_path_factory.mktemp("run")
-    cache = tmp_path_factory.mktemp("cache")
     main(fit_args(root, cache, "--trainer.max_epochs", "2"))
     return root, cache
 
@@ -90,16 +95,15 @@ def test_validate_and_test_subcommands(trained, capsys):
         assert ("val_bleu" if command == "validate" else "test_bleu") in printed
 
 
-def test_fit_prints_best_checkpoint_last(tmp_path, capsys):
-    main(fit_args(tmp_path / "run", tmp_path / "cache", "--trainer.max_epochs", "1"))
+def test_fit_prints_best_checkpoint_last(tmp_path, cache, capsys):
+    main(fit_args(tmp_path / "run", cache, "--trainer.max_epochs", "1"))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
     assert lines[-2].startswith("best checkpoint: ") and str(tmp_path / "run" / "best.ckpt") in lines[-2]
     assert lines[-1].startswith("best validation val_bleu: ")
 
 
-def test_resume_mid_epoch_is_exact(tmp_path):
+def test_resume_mid_epoch_is_exact(tmp_path, cache):
     """Stopping after 7 steps and resuming to 16 equals training 16 steps straight."""
-    cache = tmp_path / "cache"
     main(fit_args(tmp_path / "straight", cache, "--trainer.max_steps", "16",
                   "--trainer.max_epochs", "5"))
     main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "7", "--trainer.max_epochs", "5"))
@@ -111,8 +115,7 @@ def test_resume_mid_epoch_is_exact(tmp_path):
         torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=0, msg=name)
 
 
-def test_seeded_runs_are_reproducible(tmp_path):
-    cache = tmp_path / "cache"
+def test_seeded_runs_are_reproducible(tmp_path, cache):
     for run in ("a", "b"):
         main(fit_args(tmp_path / run, cache, "--trainer.max_steps", "5"))
     a = model_weights(tmp_path / "a" / "checkpoints" / "last.ckpt")
@@ -127,6 +130,8 @@ def test_every_config_parses_and_instantiates(config, tmp_path, monkeypatch):
     args = ["--config", str(config), "--data.source", str(corpus), "--data.vocab_size", "120",
             "--data.cache_dir", str(tmp_path / "cache"), "--trainer.accelerator", "cpu",
             "--trainer.devices", "1", "--trainer.strategy", "auto", "--trainer.num_nodes", "1"]
+    if "config" in yaml_data(config):  # a hub config name does not apply to local text
+        args += ["--data.config", "null"]
     if "demo" in config.stem:
         args[args.index("--data.source") + 1] = "demo"
         args += ["--data.demo_sizes", "{train: 300, validation: 20, test: 20}"]
@@ -136,13 +141,18 @@ def test_every_config_parses_and_instantiates(config, tmp_path, monkeypatch):
     assert cli.model.model.config.src_vocab_size == cli.datamodule.src_vocab_size
 
 
-def make_local_corpus(directory: Path, config: Path) -> Path:
-    """Plain-text pairs in the config's languages and split stems, made from the demo corpus."""
+def yaml_data(config: Path) -> dict:
+    """The `data:` section of a config file."""
     import yaml
 
+    return yaml.safe_load(config.read_text()).get("data") or {}
+
+
+def make_local_corpus(directory: Path, config: Path) -> Path:
+    """Plain-text pairs in the config's languages and split stems, made from the demo corpus."""
     from seq2seq.demo_corpus import generate_corpus
 
-    data = yaml.safe_load(config.read_text()).get("data", {})
+    data = yaml_data(config)
     src, tgt = data.get("src_lang", "en"), data.get("tgt_lang", "de")
     stems = {"train": "train", "validation": "validation", "test": "test", **(data.get("split_stems") or {})}
     corpus = generate_corpus({"train": 300, "validation": 20, "test": 20}, seed=3)
@@ -155,9 +165,8 @@ def make_local_corpus(directory: Path, config: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_ddp_two_cpu_processes_match_one_process(tmp_path):
+def test_ddp_two_cpu_processes_match_one_process(tmp_path, cache):
     """gloo DDP over 2 processes equals 1 process accumulating the same 2 batches per step."""
-    cache = tmp_path / "cache"
     common = [*TINY_MODEL, *tiny_data(cache), "--data.max_tokens", "null", "--data.batch_size", "16",
               "--trainer.max_epochs", "1", "--trainer.accelerator", "cpu", "--seed_everything", "7",
               "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false",

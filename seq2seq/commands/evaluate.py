@@ -78,14 +78,13 @@ def evaluate(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, [args.source, *args.references])
     references = [read_text_file(path) for path in args.references]
     if args.hypotheses:
-        hypotheses_name, hypotheses = args.hypotheses, read_text_file(args.hypotheses)
-        check_line_counts([(hypotheses_name, hypotheses), *zip(args.references, references)])
+        name, lines = args.hypotheses, read_text_file(args.hypotheses)
     else:
-        sources = list(input_lines(args.source))
-        check_line_counts([(args.source, sources), *zip(args.references, references)])
-        hypotheses_name, hypotheses = f"the translation of {args.source}", translate(args, sources)
+        name, lines = args.source, list(input_lines(args.source))
+    check_line_counts([(name, lines), *zip(args.references, references)])
+    hypotheses = lines if args.hypotheses else translate(args, lines)
     scores = corpus_scores(hypotheses, references, metrics=args.metrics, tokenize=args.tokenize,
-                           lowercase=args.lowercase, hypotheses_name=hypotheses_name,
+                           lowercase=args.lowercase, hypotheses_name=name,
                            reference_names=args.references)
     print(json.dumps(scores, ensure_ascii=False) if args.json else format_scores(scores),
           flush=True)
@@ -98,9 +97,10 @@ def translate(args: argparse.Namespace, sources: list[str]) -> list[str]:
     hypotheses = []
     with output_stream(args.output) if args.output else contextlib.nullcontext() as output:
         for translation in translator.translate_stream(sources, **search_options(args)):
-            hypotheses.append(translation.text.rstrip())
+            text = single_line(translation.text)
+            hypotheses.append(text.rstrip())  # as it will read back from --output
             if output is not None:
-                output.write(single_line(translation.text) + "\n")
+                output.write(text + "\n")
             progress.step()
     progress.finish()
     return hypotheses
