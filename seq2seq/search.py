@@ -72,9 +72,9 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: fl
     prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     for step in range(limit + 1):
         logits, hidden = model.decode_step(prev_tokens, hidden, encoded)
-        log_probs = _next_token_log_probs(logits, step, max_lengths[alive] if step >= shortest
-                                          else None, min_length, ban_unk)
-        best_log_probs, best = log_probs.max(dim=1)  # (N,)
+        best_log_probs, best = _top_next_tokens(logits, 1, step, max_lengths[alive] if step >= shortest
+                                                else None, min_length, ban_unk)
+        best_log_probs, best = best_log_probs.squeeze(1), best.squeeze(1)  # (N,)
         log_probs_sum.index_add_(0, alive, best_log_probs.to(torch.float64))
         ended = best == EOS_ID
         if step < limit:
@@ -98,8 +98,8 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: fl
 @torch.no_grad()
 def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: int = 5,
                 nbest: int = 1, alpha: float = 1.0, max_len_a: float = 1.5,
-                max_len_b: float = 10, min_length: int = 0,
-                ban_unk: bool = False) -> list[list[Hypothesis]]:
+                max_len_b: float = 10, min_length: int = 0, ban_unk: bool = False,
+                exact_stop: bool = False) -> list[list[Hypothesis]]:
     """Beam search with K = ``beam_size`` beams per sentence.
 
     Each step extends every live beam by every allowed token and ranks the candidates by
@@ -108,7 +108,12 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
     finished hypotheses by score; a finished hypothesis is never extended and its score
     never changes. With ``beam_size=1`` and ``alpha=0`` this is greedy search.
 
-    Stopping rule (exact, for any ``alpha >= 0``): a sentence is done when it has K
+    Stopping rule. By default (as fairseq does) a sentence is done as soon as it has K
+    finished hypotheses: a live beam could still finish with a better normalised score,
+    but rarely does, and waiting for that to become impossible costs ~20% more decoding
+    steps on Multi30k with ``alpha=1`` (docs/BENCHMARKS.md).
+
+    With ``exact_stop=True`` (exact for any ``alpha >= 0``): a sentence is done when it has K
     finished hypotheses and no live beam can still beat the worst of them. Log
     probabilities only fall as a beam grows and no hypothesis is longer than the
     maximum length n_max, so a beam with log probability p can at best finish with
@@ -120,6 +125,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
     Args:
         src: (B, S) source ids, right-padded.  src_lengths: (B,).
         nbest: hypotheses returned per sentence, at most ``beam_size``.
+        exact_stop: the exact stopping rule above instead of stopping at K finished.
 
     Returns:
         Per sentence, its ``nbest`` best finished hypotheses, best score first (fewer
@@ -146,13 +152,16 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
     prev_tokens = torch.full((batch * beams,), BOS_ID, dtype=torch.long, device=device)
     for step in range(limit + 1):
         logits, hidden = model.decode_step(prev_tokens, hidden, encoded)  # (N·K, V)
-        sentences, vocab = alive.numel(), logits.shape[-1]
+        sentences, per_row = alive.numel(), min(2 * beams, logits.shape[-1])
         row_max_lengths = max_lengths[alive].repeat_interleave(beams) if step >= shortest else None
-        log_probs = _next_token_log_probs(logits, step, row_max_lengths, min_length, ban_unk)
-        candidates = beam_log_probs.unsqueeze(2) + log_probs.view(sentences, beams, vocab)
+        # The 2K best of all K·V extensions are among the 2K best of each beam's V.
+        row_log_probs, row_tokens = _top_next_tokens(logits, per_row, step, row_max_lengths,
+                                                     min_length, ban_unk)  # (N·K, 2K)
+        candidates = beam_log_probs.unsqueeze(2) + row_log_probs.view(sentences, beams, per_row)
         top_log_probs, top_index = candidates.view(sentences, -1).topk(
-            min(2 * beams, beams * vocab), dim=1)  # (N, 2K), best first
-        origin, token = top_index // vocab, top_index % vocab
+            min(2 * beams, beams * per_row), dim=1)  # (N, 2K), best first
+        origin = top_index // per_row
+        token = row_tokens.view(sentences, beams * per_row).gather(1, top_index)
         ends = token == EOS_ID
 
         # At most K candidates end in EOS (one per beam), so 2K hold K others.
@@ -167,7 +176,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
         beam_rows = (torch.arange(sentences, device=device).unsqueeze(1) * beams + origin).view(-1)
         hidden, prev_tokens = hidden.index_select(1, beam_rows), token.view(-1)
 
-        done = finished.is_done(alive, beam_log_probs, max_lengths[alive])  # (N,)
+        done = finished.is_done(alive, beam_log_probs, max_lengths[alive], exact_stop)  # (N,)
         if done.all():
             break
         if done.any():
@@ -242,12 +251,17 @@ class _FinishedHypotheses:
         self.log_probs[sentences] = merge(self.log_probs, log_probs)
         self.scores[sentences] = all_scores.gather(1, order)
 
-    def is_done(self, sentences: Tensor, beam_log_probs: Tensor, max_lengths: Tensor) -> Tensor:
-        """(N,) whether no live beam (beam_log_probs (N, K)) can still enter the K best."""
+    def is_done(self, sentences: Tensor, beam_log_probs: Tensor, max_lengths: Tensor,
+                exact: bool) -> Tensor:
+        """(N,) whether a sentence has K finished hypotheses (and, if ``exact``, no live beam
+        (beam_log_probs (N, K)) can still enter the K best), or no live beam at all."""
         best_live = beam_log_probs.max(dim=1).values
-        bound = best_live / (max_lengths.to(torch.float64) + 1) ** self.alpha
         worst_kept = self.scores[sentences, -1]
-        return (best_live == NEG_INF) | ((worst_kept > NEG_INF) & (bound <= worst_kept))
+        full = worst_kept > NEG_INF
+        if exact:
+            bound = best_live / (max_lengths.to(torch.float64) + 1) ** self.alpha
+            full = full & (bound <= worst_kept)
+        return (best_live == NEG_INF) | full
 
     def best(self, nbest: int) -> list[list[Hypothesis]]:
         tokens, lengths = self.tokens[:, :nbest].tolist(), self.lengths[:, :nbest].tolist()
@@ -264,24 +278,32 @@ def _gather_beams(prefixes: Tensor, origin: Tensor) -> Tensor:
     return prefixes.gather(1, origin.unsqueeze(2).expand(-1, -1, prefixes.shape[2]))
 
 
-def _next_token_log_probs(logits: Tensor, step: int, max_lengths: Tensor | None,
-                          min_length: int, ban_unk: bool) -> Tensor:
-    """logits (N, V) of token ``step + 1`` -> log probabilities with banned tokens at -inf.
+def _top_next_tokens(logits: Tensor, k: int, step: int, max_lengths: Tensor | None,
+                     min_length: int, ban_unk: bool) -> tuple[Tensor, Tensor]:
+    """The k most probable allowed next tokens (token ``step + 1``) of each row.
 
-    max_lengths (N,): rows that already hold that many tokens may only end (EOS); None
-    when no row is that long yet.
+    logits (N, V) -> log probabilities (N, k), best first, and token ids (N, k). Banned
+    tokens are skipped (a row with fewer than k allowed tokens gets -inf entries), never
+    renormalised over: log p = logit - logsumexp(all logits). max_lengths (N,): rows that
+    already hold that many tokens may only end (EOS); None when no row is that long yet.
+    Taking the top k of the logits first spares writing a (N, V) log-softmax.
     """
-    log_probs = F.log_softmax(logits.to(_score_dtype(logits)), dim=-1)
-    banned = [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]
-    log_probs[:, banned] = NEG_INF
-    eos = log_probs[:, EOS_ID].clone()
+    logits = logits.to(_score_dtype(logits))
+    normaliser = torch.logsumexp(logits, dim=-1, keepdim=True)  # (N, 1)
+    eos = logits[:, EOS_ID] - normaliser.squeeze(1)
+    allowed = logits  # masked in place: this step's logits serve nothing else
+    allowed[:, [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = NEG_INF
     if step < min_length:
-        log_probs[:, EOS_ID] = NEG_INF
+        allowed[:, EOS_ID] = NEG_INF
+    log_probs, tokens = allowed.topk(k, dim=-1)
+    log_probs = log_probs - normaliser
     if max_lengths is not None:
-        at_limit = (step >= max_lengths).unsqueeze(1)  # (N, 1)
-        log_probs = log_probs.masked_fill(at_limit, NEG_INF)
-        log_probs[:, EOS_ID] = torch.where(at_limit.squeeze(1), eos, log_probs[:, EOS_ID])
-    return log_probs
+        at_limit = step >= max_lengths  # (N,)
+        if at_limit.any():
+            log_probs[at_limit] = NEG_INF
+            log_probs[at_limit, 0] = eos[at_limit]
+            tokens[at_limit, 0] = EOS_ID
+    return log_probs, tokens
 
 
 def _score_dtype(logits: Tensor) -> torch.dtype:

@@ -69,6 +69,7 @@ class SearchOptions:
     max_len_b: float = 10
     min_length: int = 0
     ban_unk: bool = False
+    exact_stop: bool = False
 
     def __post_init__(self) -> None:
         if self.beam_size < 1 or not 1 <= self.nbest <= self.beam_size:
@@ -111,7 +112,8 @@ class Translator:
     def translate(self, lines: Iterable[str], *, beam_size: int = 5, nbest: int = 1,
                   alpha: float = 1.0, max_tokens: int = 4000, max_src_tokens: int | None = None,
                   max_len_a: float = 1.5, max_len_b: float = 10, min_length: int = 0,
-                  ban_unk: bool = False) -> list[str] | list[list[tuple[str, float]]]:
+                  ban_unk: bool = False,
+                  exact_stop: bool = False) -> list[str] | list[list[tuple[str, float]]]:
         """Translations of ``lines`` in order: texts, or with ``nbest > 1`` lists of
         (text, score) pairs, best first (an empty list for an empty line).
 
@@ -122,7 +124,7 @@ class Translator:
         translations = self.translate_stream(
             lines, beam_size=beam_size, nbest=nbest, alpha=alpha, max_tokens=max_tokens,
             max_src_tokens=max_src_tokens, max_len_a=max_len_a, max_len_b=max_len_b,
-            min_length=min_length, ban_unk=ban_unk)
+            min_length=min_length, ban_unk=ban_unk, exact_stop=exact_stop)
         if nbest == 1:
             return [translation.text for translation in translations]
         return [translation.hypotheses for translation in translations]
@@ -176,7 +178,8 @@ class Translator:
             return [[h] for h in greedy_search(self.model, src, src_lengths, alpha=options.alpha,
                                                **limits)]
         return beam_search(self.model, src, src_lengths, beam_size=options.beam_size,
-                           nbest=options.nbest, alpha=options.alpha, **limits)
+                           nbest=options.nbest, alpha=options.alpha,
+                           exact_stop=options.exact_stop, **limits)
 
     # ---- scoring --------------------------------------------------------------------------
 

@@ -173,14 +173,30 @@ def test_finished_hypotheses_are_never_extended():
     assert found[0].log_prob == pytest.approx(math.log(0.5), abs=1e-5)
 
 
-def test_search_stops_early_when_no_beam_can_win():
+@pytest.mark.parametrize("exact_stop", [False, True])
+def test_search_stops_early_when_no_beam_can_win(exact_stop):
     model = MarkovModel({BOS_ID: {EOS_ID: 0.9, A: 0.06, B: 0.04},
                          A: {EOS_ID: 0.9, A: 0.1}, B: {EOS_ID: 0.9, B: 0.1}})
     src, lengths = sources([4])
     found = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=0.0,
-                        max_len_a=0, max_len_b=50)[0]
+                        max_len_a=0, max_len_b=50, exact_stop=exact_stop)[0]
     assert [h.tokens for h in found] == [[], [A]]
     assert model.steps == 2  # A and B finish at step 2: the live AA and BB cannot beat them
+
+
+def test_default_stop_at_k_finished_skips_what_the_exact_rule_finds():
+    # The case below: with K=2 finished after step 2, the default stops and returns [B]
+    # first; the exact rule goes on, because B C could still win with alpha=1, and does.
+    model = MarkovModel({BOS_ID: {B: 0.5, EOS_ID: 0.3, A: 0.2}, B: {C: 0.55, EOS_ID: 0.45},
+                         A: {A: 1.0}, C: {EOS_ID: 0.95, C: 0.05}})
+    src, lengths = sources([4])
+    default = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=1.0,
+                          max_len_a=0, max_len_b=3)[0]
+    steps, model.steps = model.steps, 0
+    exact = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=1.0,
+                        max_len_a=0, max_len_b=3, exact_stop=True)[0]
+    assert [h.tokens for h in default] == [[B], []] and steps == 2
+    assert [h.tokens for h in exact] == [[B, C], [B]] and model.steps > steps
 
 
 def test_stopping_rule_allows_for_length_normalisation():
@@ -191,7 +207,7 @@ def test_stopping_rule_allows_for_length_normalisation():
                          A: {A: 1.0}, C: {EOS_ID: 0.95, C: 0.05}})
     src, lengths = sources([4])
     found = beam_search(model, src, lengths, beam_size=2, nbest=2, alpha=1.0,
-                        max_len_a=0, max_len_b=3)[0]
+                        max_len_a=0, max_len_b=3, exact_stop=True)[0]
     assert [h.tokens for h in found] == [[B, C], [B]]
     assert found[0].score == pytest.approx(model.log_prob([B, C]) / 3)
 
@@ -201,7 +217,8 @@ def test_length_normalisation_can_prefer_longer_outputs():
     model = MarkovModel({BOS_ID: {EOS_ID: 0.4, A: 0.6}, A: {A: 0.95, EOS_ID: 0.05}})
     src, lengths = sources([4])
     raw = beam_search(model, src, lengths, beam_size=3, alpha=0.0, max_len_a=0, max_len_b=3)
-    normalised = beam_search(model, src, lengths, beam_size=3, alpha=1.0, max_len_a=0, max_len_b=3)
+    normalised = beam_search(model, src, lengths, beam_size=3, alpha=1.0, max_len_a=0, max_len_b=3,
+                             exact_stop=True)  # K=3 finish at steps 1 and 2; A A A at step 4
     assert raw[0][0].tokens == []
     assert normalised[0][0].tokens == [A, A, A]
     assert normalised[0][0].log_prob == pytest.approx(model.log_prob([A, A, A]))

@@ -84,6 +84,9 @@ def add_search_arguments(parser: argparse.ArgumentParser, *, nbest: bool = True)
     group.add_argument("--min-length", type=int, default=0,
                        help="target tokens before EOS is allowed (default 0)")
     group.add_argument("--ban-unk", action="store_true", help="never output <unk>")
+    group.add_argument("--exact-stop", action="store_true",
+                       help="beam search: keep searching until no live beam can beat the K "
+                            "finished ones (default: stop at K finished, as fairseq does)")
     group.add_argument("--max-src-tokens", type=int, default=DEFAULT_MAX_SRC_TOKENS,
                        help="truncate longer inputs, with a warning naming the line "
                             f"(default {DEFAULT_MAX_SRC_TOKENS})")
@@ -110,7 +113,8 @@ def search_options(args: argparse.Namespace) -> dict:
     """Keyword arguments of :meth:`Translator.translate_stream` from parsed arguments."""
     return {"beam_size": args.beam_size, "nbest": getattr(args, "nbest", 1), "alpha": args.alpha,
             "max_tokens": args.max_tokens, "max_len_a": args.max_len_a,
-            "max_len_b": args.max_len_b, "min_length": args.min_length, "ban_unk": args.ban_unk}
+            "max_len_b": args.max_len_b, "min_length": args.min_length, "ban_unk": args.ban_unk,
+            "exact_stop": args.exact_stop}
 
 
 def load_translator(args: argparse.Namespace) -> Translator:

@@ -1,0 +1,71 @@
+"""How long preparing a corpus takes: load, train sentencepiece, tokenize each split.
+
+Builds the training command's data module from a config's ``data:`` section (with any
+``--set key=value`` overrides) on an empty cache folder and times each stage of its one-off
+preparation, the same code path ``seq2seq-train`` runs before training:
+
+    python scripts/bench_prepare.py --config configs/multi30k_de_en.yaml \\
+        --set source=../shared/data/multi30k
+    python scripts/bench_prepare.py --config configs/demo.yaml    # includes generating it
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from seq2seq.datamodule import SPLITS, TranslationDataModule
+
+
+def parse_override(text: str) -> tuple[str, object]:
+    key, sep, value = text.partition("=")
+    if not sep:
+        raise argparse.ArgumentTypeError(f"--set needs key=value, got {text!r}")
+    return key, yaml.safe_load(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", required=True, type=Path)
+    parser.add_argument("--set", dest="overrides", action="append", default=[],
+                        type=parse_override, metavar="KEY=VALUE", help="a data option")
+    args = parser.parse_args(argv)
+    options = (yaml.safe_load(args.config.read_text()) or {}).get("data") or {}
+    options.update(dict(args.overrides))
+    with tempfile.TemporaryDirectory() as cache:
+        module = TranslationDataModule(**{**options, "cache_dir": cache})
+        timings = {}
+        start = time.perf_counter()
+        if module.source == "demo":
+            module._resolved_source()  # writes the generated corpus as text files
+            timings["generate demo corpus"] = time.perf_counter() - start
+        mark = time.perf_counter()
+        raw = module._load_raw()
+        timings["load (datasets)"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        tokenizers = module._train_tokenizers(raw["train"])
+        timings["train sentencepiece"] = time.perf_counter() - mark
+        sizes = {}
+        for split in SPLITS:
+            mark = time.perf_counter()
+            tokenized = module._tokenize_split(raw[split], tokenizers, split)
+            timings[f"tokenize {split}"] = time.perf_counter() - mark
+            sizes[split] = (len(raw[split]), len(tokenized))
+        timings["total"] = time.perf_counter() - start
+    print(f"{args.config} data: source={options.get('source')}, vocab {options.get('vocab_size')}, "
+          f"{'joint' if options.get('joint_vocab', True) else 'separate'} "
+          f"{options.get('tokenizer_type', 'unigram')}")
+    print("pairs (loaded -> kept): " + ", ".join(f"{split} {a} -> {b}" for split, (a, b) in sizes.items()))
+    print("| stage | seconds |\n| --- | --- |")
+    for stage, seconds in timings.items():
+        print(f"| {stage} | {seconds:.2f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,88 @@
+"""The GRU, the model and search on CUDA agree with the CPU. Skipped where CUDA is absent."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from seq2seq.gru import GRU
+from seq2seq.model import ModelConfig, Seq2Seq
+from seq2seq.search import beam_search, greedy_search
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+
+
+@pytest.fixture(autouse=True)
+def full_precision_matmuls():
+    """TF32 would make CUDA differ from the CPU by ~1e-3; compare full fp32 arithmetic."""
+    matmul, cudnn = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = matmul, cudnn
+
+
+@pytest.mark.parametrize("reset_after", [True, False])
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_gru_on_cuda_matches_cpu_with_lengths(reset_after, bidirectional):
+    torch.manual_seed(0)
+    gru = GRU(12, 16, num_layers=2, bidirectional=bidirectional, reset_after=reset_after)
+    x = torch.randn(9, 5, 12, requires_grad=True)
+    lengths = torch.tensor([9, 3, 7, 1, 9])
+    gate_bias = None if bidirectional else torch.randn(5, 48)  # a decoder's c: one direction
+    results = {}
+    for device in ("cpu", "cuda"):
+        layer = copy.deepcopy(gru).to(device)  # .to() would move the CPU run's grads in place
+        xd = x.detach().to(device).requires_grad_()
+        bias = None if gate_bias is None else gate_bias.to(device)
+        output, h_n = layer(xd, lengths=lengths.to(device), gate_bias=bias)
+        (output.square().sum() + h_n.sum()).backward()
+        results[device] = [output, h_n, xd.grad, *(p.grad for p in layer.parameters())]
+    for cpu, cuda in zip(results["cpu"], results["cuda"]):
+        torch.testing.assert_close(cuda.cpu(), cpu, rtol=1e-4, atol=1e-5)
+
+
+def test_gru_matches_cudnn_on_cuda():
+    torch.manual_seed(0)
+    ours = GRU(8, 16, bidirectional=True, reset_after=True).cuda()
+    cudnn = nn.GRU(8, 16, bidirectional=True).cuda()
+    cudnn.load_state_dict(ours.state_dict())
+    x = torch.randn(6, 4, 8, device="cuda")
+    for a, b in zip(ours(x), cudnn(x)):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_gru_recurrence_runs_in_fp32_under_bf16_autocast():
+    gru = GRU(8, 16, reset_after=True).cuda()
+    x = torch.randn(5, 3, 8, device="cuda", requires_grad=True)
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        output, h_n = gru(x)
+    assert h_n.dtype == torch.float32 and torch.isfinite(output).all()
+    output.float().sum().backward()
+    assert torch.isfinite(x.grad).all()
+
+
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_model_loss_and_search_on_cuda_match_cpu(attention):
+    torch.manual_seed(0)
+    config = ModelConfig(src_vocab_size=30, tgt_vocab_size=25, embedding_size=16, hidden_size=24,
+                         maxout_size=12, bidirectional_encoder=True, attention=attention,
+                         init="pytorch")
+    model = Seq2Seq(config).eval()
+    src = torch.randint(4, 30, (3, 7))
+    src_lengths = torch.tensor([7, 4, 2])
+    tgt_in = torch.randint(4, 25, (3, 5))
+    tgt_out = torch.randint(4, 25, (3, 5))
+    _, cpu_loss = model(src, src_lengths, tgt_in, tgt_out)
+    cpu_greedy = greedy_search(model, src, src_lengths, max_len_a=0, max_len_b=8)
+    cpu_beam = beam_search(model, src, src_lengths, beam_size=4, max_len_a=0, max_len_b=8)
+    model.cuda()
+    _, cuda_loss = model(src.cuda(), src_lengths.cuda(), tgt_in.cuda(), tgt_out.cuda())
+    torch.testing.assert_close(cuda_loss.cpu(), cpu_loss, rtol=1e-4, atol=1e-5)
+    cuda_greedy = greedy_search(model, src.cuda(), src_lengths.cuda(), max_len_a=0, max_len_b=8)
+    cuda_beam = beam_search(model, src.cuda(), src_lengths.cuda(), beam_size=4, max_len_a=0,
+                            max_len_b=8)
+    assert [h.tokens for h in cuda_greedy] == [h.tokens for h in cpu_greedy]
+    assert [[h.tokens for h in n] for n in cuda_beam] == [[h.tokens for h in n] for n in cpu_beam]
