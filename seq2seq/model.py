@@ -22,9 +22,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from seq2seq.batching import PAD_ID
 from seq2seq.gru import GRU, gru_step
 
-PAD_ID = 0
 ATTENTION_KINDS = ("none", "bahdanau")
 GRU_FORMS = ("paper", "reset_after")
 INITS = ("paper", "pytorch")

@@ -36,9 +36,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-# The toolkit's special ids. seq2seq.batching is meant to own them; it does not exist yet,
-# so they are defined here with the same values for the lead to reconcile.
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
 
