@@ -1,8 +1,9 @@
 """How long preparing a corpus takes: load, train sentencepiece, tokenize each split.
 
 Builds the training command's data module from a config's ``data:`` section (with any
-``--set key=value`` overrides) on an empty cache folder and times each stage of its one-off
-preparation, the same code path ``seq2seq-train`` runs before training:
+``--set key=value`` overrides) on an empty cache folder (its own and the ``datasets``
+cache) and times each stage of its one-off preparation, the steps ``seq2seq-train`` runs
+before training, saving included:
 
     python scripts/bench_prepare.py --config configs/multi30k_de_en.yaml \\
         --set source=../shared/data/multi30k
@@ -12,14 +13,13 @@ preparation, the same code path ``seq2seq-train`` runs before training:
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
-
-from seq2seq.datamodule import SPLITS, TranslationDataModule
 
 
 def parse_override(text: str) -> tuple[str, object]:
@@ -38,7 +38,14 @@ def main(argv: list[str] | None = None) -> int:
     options = (yaml.safe_load(args.config.read_text()) or {}).get("data") or {}
     options.update(dict(args.overrides))
     with tempfile.TemporaryDirectory() as cache:
+        os.environ["HF_DATASETS_CACHE"] = str(Path(cache) / "datasets")  # before datasets loads
+        import torch
+
+        from seq2seq.datamodule import SPLITS, TranslationDataModule
+
         module = TranslationDataModule(**{**options, "cache_dir": cache})
+        if module.hparams.streaming:
+            sys.exit("bench_prepare.py: streaming corpora are prepared lazily; set streaming=false")
         timings = {}
         start = time.perf_counter()
         if module.source == "demo":
@@ -49,17 +56,19 @@ def main(argv: list[str] | None = None) -> int:
         timings["load (datasets)"] = time.perf_counter() - mark
         mark = time.perf_counter()
         tokenizers = module._train_tokenizers(raw["train"])
-        timings["train sentencepiece"] = time.perf_counter() - mark
+        torch.save(tokenizers.to_dict(), Path(cache) / "tokenizers.pt")
+        timings["train + save sentencepiece"] = time.perf_counter() - mark
         sizes = {}
         for split in SPLITS:
             mark = time.perf_counter()
             tokenized = module._tokenize_split(raw[split], tokenizers, split)
-            timings[f"tokenize {split}"] = time.perf_counter() - mark
+            tokenized.save_to_disk(str(Path(cache) / "prepared" / split))
+            timings[f"tokenize + save {split}"] = time.perf_counter() - mark
             sizes[split] = (len(raw[split]), len(tokenized))
         timings["total"] = time.perf_counter() - start
-    print(f"{args.config} data: source={options.get('source')}, vocab {options.get('vocab_size')}, "
-          f"{'joint' if options.get('joint_vocab', True) else 'separate'} "
-          f"{options.get('tokenizer_type', 'unigram')}")
+        hparams = dict(module.hparams)
+    print(f"{args.config} data: source={hparams['source']}, vocab {hparams['vocab_size']}, "
+          f"{'joint' if hparams['joint_vocab'] else 'separate'} {hparams['tokenizer_type']}")
     print("pairs (loaded -> kept): " + ", ".join(f"{split} {a} -> {b}" for split, (a, b) in sizes.items()))
     print("| stage | seconds |\n| --- | --- |")
     for stage, seconds in timings.items():

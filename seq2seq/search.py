@@ -157,7 +157,7 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
         # Each beam's K + 1 best extensions hold all it can add to the K best candidates and
         # to the K best not ending in EOS (a beam has one EOS extension): all that is used.
         row_log_probs, row_tokens = _top_next_tokens(logits, per_row, step, row_max_lengths,
-                                                     min_length, ban_unk)  # (N·K, 2K)
+                                                     min_length, ban_unk)  # (N·K, K+1)
         candidates = beam_log_probs.unsqueeze(2) + row_log_probs.view(sentences, beams, per_row)
         top_log_probs, top_index = candidates.view(sentences, -1).topk(
             min(2 * beams, beams * per_row), dim=1)  # (N, 2K), best first
@@ -293,14 +293,12 @@ def _top_next_tokens(logits: Tensor, k: int, step: int, max_lengths: Tensor | No
     allowed[:, [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = NEG_INF
     if step < min_length:
         allowed[:, EOS_ID] = NEG_INF
-    log_probs, tokens = allowed.topk(k, dim=-1)
     if max_lengths is not None:
         at_limit = step >= max_lengths  # (N,)
         if at_limit.any():
-            log_probs[at_limit] = NEG_INF
-            log_probs[at_limit, 0] = eos[at_limit]
-            tokens[at_limit, 0] = EOS_ID
-    return log_probs, tokens
+            allowed[at_limit] = NEG_INF
+            allowed[:, EOS_ID] = torch.where(at_limit, eos, allowed[:, EOS_ID])
+    return allowed.topk(k, dim=-1)
 
 
 def _score_dtype(logits: Tensor) -> torch.dtype:

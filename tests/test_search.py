@@ -7,7 +7,8 @@ from torch import nn
 
 from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
 from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
-from seq2seq.search import beam_search, force_decode, greedy_search
+from seq2seq.search import (_at_least_one_column, _top_next_tokens, beam_search, force_decode,
+                            greedy_search)
 
 A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
 
@@ -288,3 +289,71 @@ def test_bad_arguments():
         beam_search(model, src, lengths, beam_size=2, nbest=3)
     with pytest.raises(ValueError, match="alpha"):
         beam_search(model, src, lengths, alpha=-1.0)
+
+
+def reference_beam_search(model, src: list[int], beams: int, alpha: float, max_len: int,
+                          min_length: int, ban_unk: bool, exact_stop: bool):
+    """One sentence, written plainly: every live beam's every extension is a candidate."""
+    src_t, lengths = _at_least_one_column(*sources(src))
+    encoded = model.encode(src_t, lengths)
+    live = [([], 0.0, model.initial_hidden(encoded))]  # (tokens, log p, hidden)
+    finished: list[tuple[float, list[int], float]] = []  # (score, tokens, log p), best first
+    for step in range(max_len + 1):
+        candidates = []
+        for tokens, log_prob, hidden in live:
+            prev = torch.tensor([tokens[-1] if tokens else BOS_ID])
+            logits, new_hidden = model.decode_step(prev, hidden, encoded)
+            log_probs = torch.log_softmax(logits[0], dim=-1)
+            allowed = log_probs.clone()
+            allowed[[PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = -math.inf
+            if step < min_length:
+                allowed[EOS_ID] = -math.inf
+            if step >= max_len:
+                allowed[:] = -math.inf
+                allowed[EOS_ID] = log_probs[EOS_ID]
+            candidates += [(log_prob + float(allowed[token]), tokens, token, new_hidden)
+                           for token in range(len(allowed)) if allowed[token] > -math.inf]
+        candidates.sort(key=lambda c: -c[0])
+        for value, tokens, token, _ in candidates[:beams]:
+            if token == EOS_ID:
+                finished.append((value / (len(tokens) + 1) ** alpha, tokens, value))
+        finished = sorted(finished, key=lambda f: -f[0])[:beams]
+        live = [(tokens + [token], value, hidden)
+                for value, tokens, token, hidden in candidates if token != EOS_ID][:beams]
+        if not live:
+            break
+        if len(finished) == beams:
+            bound = max(value for _, value, _ in live) / (max_len + 1) ** alpha
+            if not exact_stop or bound <= finished[-1][0]:
+                break
+    return finished
+
+
+@pytest.mark.parametrize("beams", [2, 3, 5])
+@pytest.mark.parametrize("exact_stop", [False, True])
+@pytest.mark.parametrize("attention", ["none", "bahdanau"])
+def test_beam_search_equals_a_plain_reference(beams, exact_stop, attention):
+    """Batched search with each beam's K+1 best tokens = all K·V candidates, one at a time."""
+    model = tiny_model(attention, tgt_vocab_size=12, seed=beams, sharpness=1.5)
+    for alpha, min_length, ban_unk in ((1.0, 0, False), (0.0, 2, True)):
+        found = beam_search(model, *sources(*SOURCES), beam_size=beams, nbest=beams, alpha=alpha,
+                            max_len_a=1.0, max_len_b=2, min_length=min_length, ban_unk=ban_unk,
+                            exact_stop=exact_stop)
+        for src, hypotheses in zip(SOURCES, found):
+            max_len = int(1.0 * len(src) + 2)
+            expected = reference_beam_search(model, src, beams, alpha, max_len, min_length,
+                                             ban_unk, exact_stop)
+            assert [h.tokens for h in hypotheses] == [tokens for _, tokens, _ in expected]
+            assert [h.score for h in hypotheses] == pytest.approx([s for s, _, _ in expected])
+            assert all(len(h.tokens) <= max_len and EOS_ID not in h.tokens for h in hypotheses)
+
+
+def test_rows_at_their_length_limit_offer_only_eos():
+    """Row 0 is at its limit: only EOS, even before min_length. Row 1 is not: EOS is banned."""
+    logits = torch.tensor([[0.0, 0.0, 0.0, 2.0, 3.0, 1.0], [0.0, 0.0, 0.0, 2.0, 3.0, 1.0]])
+    log_probs, tokens = _top_next_tokens(logits.clone(), 3, step=4, min_length=9, ban_unk=False,
+                                         max_lengths=torch.tensor([4, 5]))
+    expected_eos = float(torch.log_softmax(logits[0], dim=-1)[EOS_ID])
+    assert tokens[0, 0] == EOS_ID and log_probs[0, 0] == pytest.approx(expected_eos)
+    assert (log_probs[0, 1:] == -math.inf).all() and (tokens[0] == EOS_ID).sum() == 1
+    assert tokens[1].tolist() == [4, 5, UNK_ID]
