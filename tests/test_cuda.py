@@ -66,23 +66,30 @@ def test_gru_recurrence_runs_in_fp32_under_bf16_autocast():
 
 @pytest.mark.parametrize("attention", ["none", "bahdanau"])
 def test_model_loss_and_search_on_cuda_match_cpu(attention):
+    """float64 and sharpened outputs, so that no near-tie can flip a search decision."""
     torch.manual_seed(0)
     config = ModelConfig(src_vocab_size=30, tgt_vocab_size=25, embedding_size=16, hidden_size=24,
                          maxout_size=12, bidirectional_encoder=True, attention=attention,
                          init="pytorch")
-    model = Seq2Seq(config).eval()
+    model = Seq2Seq(config).double().eval()
+    with torch.no_grad():
+        model.output.weight.mul_(4.0)
     src = torch.randint(4, 30, (3, 7))
     src_lengths = torch.tensor([7, 4, 2])
     tgt_in = torch.randint(4, 25, (3, 5))
     tgt_out = torch.randint(4, 25, (3, 5))
-    _, cpu_loss = model(src, src_lengths, tgt_in, tgt_out)
-    cpu_greedy = greedy_search(model, src, src_lengths, max_len_a=0, max_len_b=8)
-    cpu_beam = beam_search(model, src, src_lengths, beam_size=4, max_len_a=0, max_len_b=8)
-    model.cuda()
-    _, cuda_loss = model(src.cuda(), src_lengths.cuda(), tgt_in.cuda(), tgt_out.cuda())
-    torch.testing.assert_close(cuda_loss.cpu(), cpu_loss, rtol=1e-4, atol=1e-5)
-    cuda_greedy = greedy_search(model, src.cuda(), src_lengths.cuda(), max_len_a=0, max_len_b=8)
-    cuda_beam = beam_search(model, src.cuda(), src_lengths.cuda(), beam_size=4, max_len_a=0,
-                            max_len_b=8)
+    limits = {"max_len_a": 1.0, "max_len_b": 3}  # a different limit per sentence
+    results = {}
+    for device in ("cpu", "cuda"):
+        model.to(device)
+        args = [t.to(device) for t in (src, src_lengths, tgt_in, tgt_out)]
+        _, loss = model(*args)
+        greedy = greedy_search(model, args[0], args[1], **limits)
+        beam = beam_search(model, args[0], args[1], beam_size=4, nbest=2, **limits)
+        results[device] = (loss.cpu(), greedy, beam)
+    (cpu_loss, cpu_greedy, cpu_beam), (cuda_loss, cuda_greedy, cuda_beam) = results.values()
+    torch.testing.assert_close(cuda_loss, cpu_loss, rtol=1e-9, atol=1e-9)
     assert [h.tokens for h in cuda_greedy] == [h.tokens for h in cpu_greedy]
     assert [[h.tokens for h in n] for n in cuda_beam] == [[h.tokens for h in n] for n in cpu_beam]
+    assert [h.score for n in cuda_beam for h in n] == pytest.approx(
+        [h.score for n in cpu_beam for h in n], abs=1e-9)
