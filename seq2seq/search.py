@@ -141,17 +141,19 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
     shortest, limit = int(max_lengths.min()), int(max_lengths.max())
     encoded = model.encode(src, src_lengths)
     hidden = model.initial_hidden(encoded)  # (L, B, H)
-    rows = torch.arange(batch, device=device).repeat_interleave(beams)  # (B·K,)
-    encoded, hidden = encoded.index_select(rows), hidden.index_select(1, rows)
 
     finished = _FinishedHypotheses(batch, beams, limit, alpha, device)
     alive = torch.arange(batch, device=device)  # batch index of each sentence still searched
     prefixes = torch.empty(batch, beams, 0, dtype=torch.long, device=device)  # (N, K, t)
     beam_log_probs = torch.full((batch, beams), NEG_INF, device=device)  # (N, K) log p so far
     beam_log_probs[:, 0] = 0.0  # all K rows start as the same BOS: keep one
-    prev_tokens = torch.full((batch * beams,), BOS_ID, dtype=torch.long, device=device)
+    prev_tokens = torch.full((batch,), BOS_ID, dtype=torch.long, device=device)
     for step in range(limit + 1):
         logits, hidden = model.decode_step(prev_tokens, hidden, encoded)  # (N·K, V)
+        if step == 0:  # the K beams of a sentence are one BOS prefix: decoded once, now copied
+            rows = torch.arange(batch, device=device).repeat_interleave(beams)  # (B·K,)
+            logits, hidden = logits.index_select(0, rows), hidden.index_select(1, rows)
+            encoded = encoded.index_select(rows)
         sentences, per_row = alive.numel(), min(beams + 1, logits.shape[-1])
         row_max_lengths = max_lengths[alive].repeat_interleave(beams) if step >= shortest else None
         # Each beam's K + 1 best extensions hold all it can add to the K best candidates and
