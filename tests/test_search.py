@@ -7,8 +7,13 @@ from torch import nn
 
 from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
 from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
-from seq2seq.search import (_at_least_one_column, _top_next_tokens, beam_search, force_decode,
-                            greedy_search)
+from seq2seq.search import (
+    _at_least_one_column,
+    _top_next_tokens,
+    beam_search,
+    force_decode,
+    greedy_search,
+)
 
 A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
 
