@@ -16,7 +16,6 @@ detokenized; signature printed) of each beam size's output.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import statistics
 import sys
@@ -27,14 +26,8 @@ import torch
 
 from seq2seq import Translator
 from seq2seq.checkpoint import CheckpointError
+from seq2seq.data import DataError, read_lines
 from seq2seq.metrics import corpus_scores
-
-
-def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file, gzipped if its name ends in .gz, without newlines."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rt", encoding="utf-8") as file:
-        return [line.rstrip("\n") for line in file]
 
 
 def timed_translation(translator: Translator, lines: list[str], beam_size: int,
@@ -139,8 +132,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    sources = read_lines(args.source)
-    references = read_lines(args.reference) if args.reference else None
+    try:
+        sources = list(read_lines(args.source))
+        references = list(read_lines(args.reference)) if args.reference else None
+    except DataError as error:
+        sys.exit(f"bench_decode.py: {error}")
     if references is not None and len(references) != len(sources):
         sys.exit(f"{args.reference} has {len(references)} lines but {args.source} has "
                  f"{len(sources)}")
