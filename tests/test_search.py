@@ -9,6 +9,7 @@ from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
 from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
 from seq2seq.search import (
     _at_least_one_column,
+    _row_topk,
     _top_next_tokens,
     beam_search,
     force_decode,
@@ -334,12 +335,15 @@ def reference_beam_search(model, src: list[int], beams: int, alpha: float, max_l
     return finished
 
 
-@pytest.mark.parametrize("beams", [2, 3, 5])
+@pytest.mark.parametrize(("beams", "vocab"), [(2, 12), (3, 12), (5, 12), (5, 2000)])
 @pytest.mark.parametrize("exact_stop", [False, True])
 @pytest.mark.parametrize("attention", ["none", "bahdanau"])
-def test_beam_search_equals_a_plain_reference(beams, exact_stop, attention):
-    """Batched search with each beam's K+1 best tokens = all K·V candidates, one at a time."""
-    model = tiny_model(attention, tgt_vocab_size=12, seed=beams, sharpness=1.5)
+def test_beam_search_equals_a_plain_reference(beams, vocab, exact_stop, attention):
+    """Batched search with each beam's K+1 best tokens = all K·V candidates, one at a time.
+
+    A 2000-token vocabulary takes the CPU's chunked top-k path, 12 tokens plain ``topk``.
+    """
+    model = tiny_model(attention, tgt_vocab_size=vocab, seed=beams, sharpness=1.5)
     for alpha, min_length, ban_unk in ((1.0, 0, False), (0.0, 2, True)):
         found = beam_search(model, *sources(*SOURCES), beam_size=beams, nbest=beams, alpha=alpha,
                             max_len_a=1.0, max_len_b=2, min_length=min_length, ban_unk=ban_unk,
@@ -362,3 +366,25 @@ def test_rows_at_their_length_limit_offer_only_eos():
     assert tokens[0, 0] == EOS_ID and log_probs[0, 0] == pytest.approx(expected_eos)
     assert (log_probs[0, 1:] == -math.inf).all() and (tokens[0] == EOS_ID).sum() == 1
     assert tokens[1].tolist() == [4, 5, UNK_ID]
+
+
+@pytest.mark.parametrize("width", [64 * 24, 8000, 64 * 30 + 37, 100])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_row_topk_returns_topk_values_and_their_ids(width, dtype):
+    """Chunked (CPU, wide rows) or plain: the same values as topk, ids pointing at them."""
+    torch.manual_seed(width)
+    k = 6
+    scores = torch.randn(7, width, dtype=dtype)
+    scores[0, :: 3] = -math.inf  # banned tokens
+    scores[1] = -math.inf  # a row at its length limit: one allowed token, in the tail if any
+    scores[1, width - 1] = -2.0
+    scores[2, 10:40] = 5.0  # ties across the best chunk
+    scores[3] = scores[3].round(decimals=0)  # many ties
+    scores[4, width - 5:] = 9.0  # the best values only in the last columns
+    values, ids = _row_topk(scores, k)
+    expected = scores.topk(k, dim=-1).values
+    assert torch.equal(values, expected)
+    assert torch.equal(scores.gather(1, ids), values)
+    finite = values > -math.inf
+    for row in range(scores.shape[0]):  # finite ids are distinct
+        assert len(set(ids[row][finite[row]].tolist())) == int(finite[row].sum())
