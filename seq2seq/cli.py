@@ -28,17 +28,32 @@ BEST_NAME = "best.ckpt"
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that also keeps a copy of the best checkpoint at ``<root>/best.ckpt``."""
+    """ModelCheckpoint that also keeps a copy of the best checkpoint at ``<root>/best.ckpt``,
+    and writes ``last.ckpt`` at every checkpointing point.
+
+    pytorch-lightning 2.6 writes ``last.ckpt`` only when it also writes a top-k checkpoint:
+    after validations that do not improve, ``last.ckpt`` would hold an older state and
+    resuming from it would silently drop the epochs since.
+    """
 
     _copied: str = ""
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
+        if not self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
         self._copy_best(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
+        if self._should_save_on_train_epoch_end(trainer):
+            self._save_last_if_missed(trainer)
         self._copy_best(trainer)
+
+    def _save_last_if_missed(self, trainer) -> None:
+        """Write last.ckpt now unless this step was already saved (or saving is off)."""
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
 
     @rank_zero_only
     def _copy_best(self, trainer) -> None:

@@ -115,6 +115,16 @@ def test_resume_mid_epoch_is_exact(tmp_path, cache):
         torch.testing.assert_close(resumed[name], straight[name], rtol=0, atol=0, msg=name)
 
 
+def test_last_checkpoint_follows_epochs_that_did_not_improve(tmp_path, cache):
+    """lr 0: validation BLEU never improves after epoch 0, yet last.ckpt is the final state."""
+    root = tmp_path / "run"
+    main(fit_args(root, cache, "--trainer.max_epochs", "3", "--model.lr", "0.0"))
+    best = read_checkpoint(next((root / "checkpoints").glob("best-*.ckpt")))
+    last = read_checkpoint(root / "checkpoints" / "last.ckpt")
+    assert best["epoch"] == 0
+    assert last["global_step"] == 3 * best["global_step"] and last["epoch"] == 2
+
+
 def test_seeded_runs_are_reproducible(tmp_path, cache):
     for run in ("a", "b"):
         main(fit_args(tmp_path / run, cache, "--trainer.max_steps", "5"))
