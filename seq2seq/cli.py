@@ -29,14 +29,22 @@ BEST_NAME = "best.ckpt"
 
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that also keeps a copy of the best checkpoint at ``<root>/best.ckpt``,
-    and writes ``last.ckpt`` at every checkpointing point.
+    and writes ``last.ckpt`` after every validation (at every train epoch end where
+    checkpoints are taken there instead), also when ``every_n_epochs`` skips the top-k.
 
     pytorch-lightning 2.6 writes ``last.ckpt`` only when it also writes a top-k checkpoint:
     after validations that do not improve, ``last.ckpt`` would hold an older state and
-    resuming from it would silently drop the epochs since.
+    resuming from it would silently drop the epochs since. ``save_last="link"`` has the
+    same flaw (the link stays on the older file) and is refused.
     """
 
     _copied: str = ""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if self.save_last == "link":
+            raise ValueError("checkpoint.save_last: 'link' is not supported (last.ckpt would stay "
+                             "linked to the best checkpoint, not the last state); use true")
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)

@@ -125,6 +125,12 @@ def test_last_checkpoint_follows_epochs_that_did_not_improve(tmp_path, cache):
     assert last["global_step"] == 3 * best["global_step"] and last["epoch"] == 2
 
 
+def test_last_checkpoint_as_a_link_is_refused(tmp_path, cache):
+    with pytest.raises(ValueError, match="checkpoint.save_last"):
+        main(fit_args(tmp_path / "run", cache, "--checkpoint.save_last", "link"))
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
 def test_seeded_runs_are_reproducible(tmp_path, cache):
     for run in ("a", "b"):
         main(fit_args(tmp_path / run, cache, "--trainer.max_steps", "5"))
