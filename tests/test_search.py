@@ -341,7 +341,8 @@ def reference_beam_search(model, src: list[int], beams: int, alpha: float, max_l
 def test_beam_search_equals_a_plain_reference(beams, vocab, exact_stop, attention):
     """Batched search with each beam's K+1 best tokens = all K·V candidates, one at a time.
 
-    A 2000-token vocabulary takes the CPU's chunked top-k path, 12 tokens plain ``topk``.
+    A 2000-token vocabulary runs the search end to end through the CPU's chunked top-k
+    (12 tokens: plain ``topk``); the chunking itself is tested on its own below.
     """
     model = tiny_model(attention, tgt_vocab_size=vocab, seed=beams, sharpness=1.5)
     for alpha, min_length, ban_unk in ((1.0, 0, False), (0.0, 2, True)):
