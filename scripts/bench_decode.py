@@ -11,6 +11,7 @@ detokenized; signature printed) of each beam size's output.
         --source ../shared/data/multi30k/test_2016_flickr.de.gz \\
         --reference ../shared/data/multi30k/test_2016_flickr.en.gz
     python scripts/bench_decode.py ... --devices cpu cuda --beam-sizes 1 5 --repeats 3
+    python scripts/bench_decode.py ... --dtype bfloat16
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from seq2seq import Translator
 from seq2seq.checkpoint import CheckpointError
 from seq2seq.data import DataError, read_lines
 from seq2seq.metrics import corpus_scores
+from seq2seq.translator import DTYPES
 
 
 def timed_translation(translator: Translator, lines: list[str], beam_size: int,
@@ -68,7 +70,7 @@ def synchronize(device: torch.device) -> None:
 def bench_device(args: argparse.Namespace, device: str, sources: list[str],
                  references: list[str] | None) -> list[dict]:
     try:
-        translator = Translator.from_checkpoint(args.checkpoint, device=device)
+        translator = Translator.from_checkpoint(args.checkpoint, device=device, dtype=args.dtype)
     except CheckpointError as error:
         sys.exit(f"bench_decode.py: {error}")
     for beam_size in args.beam_sizes:  # warm-up: allocator, kernels, tokenizer caches
@@ -117,6 +119,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--alpha", type=float, default=1.0, help="length normalisation")
     parser.add_argument("--exact-stop", action="store_true",
                         help="beam search's exact stopping rule (default: stop at K finished)")
+    parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
+                        help="precision of the model (default float32)")
     parser.add_argument("--threads", type=int, help="torch.set_num_threads for the CPU")
     parser.add_argument("--save-outputs", help="folder to write each beam size's output to")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
@@ -143,8 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     rows = [row for device in args.devices
             for row in bench_device(args, device, sources, references)]
     print(f"{args.checkpoint}: {len(sources)} sentences of {args.source}, median of "
-          f"{args.repeats}, alpha {args.alpha}, {'exact' if args.exact_stop else 'K-finished'} "
-          f"stop, torch {torch.__version__}, {torch.get_num_threads()} CPU threads")
+          f"{args.repeats}, {args.dtype}, alpha {args.alpha}, "
+          f"{'exact' if args.exact_stop else 'K-finished'} stop, torch {torch.__version__}, "
+          f"{torch.get_num_threads()} CPU threads")
     print(f"{'device':<7}{'beam':>5}{'median s':>10}{'sent/s':>9}{'tok/s':>9}"
           f"{'x beam ' + str(args.beam_sizes[0]):>10}{'dec rows':>10}{'BLEU':>7}")
     for row in rows:

@@ -31,6 +31,7 @@ from seq2seq.tokenizer import TokenizerPair
 
 DEFAULT_MAX_SRC_TOKENS = 256
 DEFAULT_CHUNK_SIZE = 2000
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
 
 @dataclass
@@ -94,14 +95,20 @@ class Translator:
         self.chunk_size = chunk_size
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
-                        **options) -> Translator:
+    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", *,
+                        dtype: str | torch.dtype = "float32", **options) -> Translator:
         """Load a translation checkpoint onto ``device`` ("cpu", "cuda", "auto", ...).
 
-        Raises :class:`seq2seq.checkpoint.CheckpointError` for a missing or bad file.
+        ``dtype`` ("float32", "bfloat16", "float16" or the torch dtype) is the precision of
+        the weights and of the model's arithmetic; log-softmax, search scores and
+        :meth:`score` are computed in float32 from the model's logits either way.
+
+        Raises :class:`seq2seq.checkpoint.CheckpointError` for a missing or bad file and
+        ValueError for an unknown dtype.
         """
+        dtype = resolve_dtype(dtype)
         checkpoint = load_translation_checkpoint(path, resolve_device(device))
-        return cls(checkpoint.model, checkpoint.tokenizers, **options)
+        return cls(checkpoint.model.to(dtype), checkpoint.tokenizers, **options)
 
     @property
     def device(self) -> torch.device:
@@ -230,6 +237,15 @@ def resolve_device(device: str | torch.device) -> torch.device:
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("CUDA was asked for but is not available (use --device cpu or auto)")
     return device
+
+
+def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
+    """A name of :data:`DTYPES` (or one of its torch dtypes) as the torch dtype."""
+    if isinstance(dtype, torch.dtype) and dtype in DTYPES.values():
+        return dtype
+    if isinstance(dtype, str) and dtype in DTYPES:
+        return DTYPES[dtype]
+    raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype}")
 
 
 def _read_chunk(lines: Iterator[str], size: int) -> tuple[list[str], Exception | None]:

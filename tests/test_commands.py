@@ -190,6 +190,24 @@ def test_translate_bad_checkpoint_and_bad_usage(tmp_path, capsys, checkpoint):
     assert exit_info.value.code == 2
 
 
+def test_translate_dtype_option(checkpoint, tmp_path, capsys):
+    source = write_lines(tmp_path / "in.txt", LINES)
+    output = tmp_path / "hyp.jsonl"
+    assert translate.main(["--checkpoint", str(checkpoint), "--input", str(source),
+                           "--output", str(output), "--dtype", "bfloat16", "--json"]) == 0
+    scores = [json.loads(line)["score"] for line in output_lines(output)]
+
+    def expected(dtype: str) -> list[float | None]:
+        translator = Translator.from_checkpoint(checkpoint, dtype=dtype)
+        return [t.score for t in translator.translate_stream(LINES, beam_size=5)]
+
+    assert scores == expected("bfloat16") != expected("float32")  # float32 rounds otherwise
+    with pytest.raises(SystemExit) as exit_info:
+        translate.main(["--checkpoint", str(checkpoint), "--dtype", "float64"])
+    assert exit_info.value.code == 2
+    assert "--dtype" in capsys.readouterr().err
+
+
 # ---- seq2seq-evaluate ----------------------------------------------------------------------
 
 

@@ -176,6 +176,27 @@ def test_from_checkpoint_translates_like_the_saved_model(copy_translator, tmp_pa
         Translator.from_checkpoint(tmp_path / "missing.ckpt")
 
 
+def test_from_checkpoint_in_bfloat16_keeps_the_translations_and_float32_scores(
+        copy_translator, tmp_path):
+    model = copy.deepcopy(copy_translator.model).float()
+    path = tmp_path / "model.ckpt"
+    save_checkpoint(path, prefixed_state_dict(model),
+                    translation_payload(model, copy_translator.tokenizers, "en", "de"))
+    full = Translator.from_checkpoint(path)
+    half = Translator.from_checkpoint(path, dtype="bfloat16")
+    assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in full.model.parameters()} == {torch.float32}
+    lines = random_sentences(20, seed=3)
+    same = sum(a == b for a, b in zip(half.translate(lines, beam_size=3),
+                                      full.translate(lines, beam_size=3)))
+    assert same >= 16
+    for a, b in zip(half.score(lines, lines), full.score(lines, lines)):
+        assert a.total == pytest.approx(b.total, rel=0.1, abs=0.05)
+        assert a.num_tokens == b.num_tokens
+    with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16, float16"):
+        Translator.from_checkpoint(path, dtype="float64")
+
+
 def test_bad_options_are_rejected_before_translating(copy_translator):
     with pytest.raises(ValueError, match="nbest"):
         copy_translator.translate(["a"], beam_size=2, nbest=3)
