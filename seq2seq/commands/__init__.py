@@ -64,9 +64,9 @@ def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
                         help="cpu, cuda, cuda:N, or auto (CUDA if available; default)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
                         help="precision of the weights and the model's arithmetic; scores are "
-                             "computed in float32 either way. bfloat16 is faster on CPUs with "
-                             "AVX-512 BF16 or AMX and on GPUs, and may change the output a "
-                             "little (default float32)")
+                             "computed in float32 either way. bfloat16 decodes faster on CPUs "
+                             "with AVX-512 BF16 or AMX, and may change the output a little "
+                             "(default float32)")
     parser.add_argument("--max-tokens", type=int, default=4000,
                         help="batch budget in padded tokens: source tokens × beam size when "
                              "translating, source + target tokens when scoring (default 4000)")
