@@ -87,7 +87,8 @@ def bench_device(args: argparse.Namespace, device: str, sources: list[str],
         seconds = statistics.median(times[beam_size])
         target_tokens = sum(len(ids) for ids in
                             translator.tokenizers.target.encode_batch(outputs[beam_size]))
-        row = {"device": device, "beam_size": beam_size, "sentences": len(sources),
+        row = {"device": device, "dtype": args.dtype, "beam_size": beam_size,
+               "sentences": len(sources),
                "median_s": seconds, "times_s": times[beam_size],
                "sentences_per_s": len(sources) / seconds, "tokens_per_s": target_tokens / seconds,
                "time_vs_first": seconds / greedy_time,
@@ -97,7 +98,7 @@ def bench_device(args: argparse.Namespace, device: str, sources: list[str],
             row["bleu"], row["bleu_signature"] = bleu["score"], bleu["signature"]
         rows.append(row)
         if args.save_outputs:
-            path = Path(args.save_outputs) / f"{device}.beam{beam_size}.txt"
+            path = Path(args.save_outputs) / f"{device}.{args.dtype}.beam{beam_size}.txt"
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text("".join(line + "\n" for line in outputs[beam_size]), encoding="utf-8")
     return rows

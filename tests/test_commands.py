@@ -201,7 +201,7 @@ def test_translate_dtype_option(checkpoint, tmp_path, capsys):
         translator = Translator.from_checkpoint(checkpoint, dtype=dtype)
         return [t.score for t in translator.translate_stream(LINES, beam_size=5)]
 
-    assert scores == expected("bfloat16") != expected("float32")  # float32 rounds otherwise
+    assert scores == expected("bfloat16") != expected("float32")  # the two differ
     with pytest.raises(SystemExit) as exit_info:
         translate.main(["--checkpoint", str(checkpoint), "--dtype", "float64"])
     assert exit_info.value.code == 2

@@ -369,6 +369,18 @@ def test_rows_at_their_length_limit_offer_only_eos():
     assert tokens[1].tolist() == [4, 5, UNK_ID]
 
 
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_half_precision_logits_are_scored_in_float32(dtype):
+    """A model run in half precision (``--dtype``) still gets float32 log probabilities."""
+    torch.manual_seed(0)
+    logits = (torch.randn(3, 500) * 4).to(dtype)
+    log_probs, tokens = _top_next_tokens(logits.clone(), 4, step=0, max_lengths=None,
+                                         min_length=0, ban_unk=False)
+    assert log_probs.dtype == torch.float32
+    expected = torch.log_softmax(logits.float(), dim=-1)
+    assert torch.equal(log_probs, expected.gather(1, tokens))
+
+
 @pytest.mark.parametrize("width", [64 * 24, 8000, 64 * 30 + 37, 100])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_row_topk_returns_topk_values_and_their_ids(width, dtype):

@@ -176,23 +176,35 @@ def test_from_checkpoint_translates_like_the_saved_model(copy_translator, tmp_pa
         Translator.from_checkpoint(tmp_path / "missing.ckpt")
 
 
-def test_from_checkpoint_in_bfloat16_keeps_the_translations_and_float32_scores(
-        copy_translator, tmp_path):
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_from_checkpoint_in_half_precision_keeps_the_translations_and_float32_scores(
+        copy_translator, tmp_path, dtype):
     model = copy.deepcopy(copy_translator.model).float()
     path = tmp_path / "model.ckpt"
     save_checkpoint(path, prefixed_state_dict(model),
                     translation_payload(model, copy_translator.tokenizers, "en", "de"))
     full = Translator.from_checkpoint(path)
-    half = Translator.from_checkpoint(path, dtype="bfloat16")
-    assert {p.dtype for p in half.model.parameters()} == {torch.bfloat16}
+    half = Translator.from_checkpoint(path, dtype=str(dtype).removeprefix("torch."))
+    assert {p.dtype for p in half.model.parameters()} == {dtype}
     assert {p.dtype for p in full.model.parameters()} == {torch.float32}
     lines = random_sentences(20, seed=3)
     same = sum(a == b for a, b in zip(half.translate(lines, beam_size=3),
                                       full.translate(lines, beam_size=3)))
     assert same >= 16
     for a, b in zip(half.score(lines, lines), full.score(lines, lines)):
-        assert a.total == pytest.approx(b.total, rel=0.1, abs=0.05)
+        assert a.total == pytest.approx(b.total, rel=0.1, abs=0.05)  # a sanity bound
         assert a.num_tokens == b.num_tokens
+
+    # The half model's own logits, log-softmaxed in float32 by hand: what score() returns.
+    ids = half.tokenizers.source.encode(lines[0])
+    src, src_lengths = pad_sequences([ids])
+    with torch.no_grad():
+        logits, _ = half.model(src, src_lengths, torch.tensor([[BOS_ID, *ids]]))
+    log_probs = torch.log_softmax(logits.float(), dim=-1)[0]
+    expected = sum(float(log_probs[i, token]) for i, token in enumerate([*ids, EOS_ID]))
+    (result,) = half.score(lines[:1], lines[:1])
+    assert result.total == pytest.approx(expected, abs=1e-5)
+
     with pytest.raises(ValueError, match="dtype must be one of float32, bfloat16, float16"):
         Translator.from_checkpoint(path, dtype="float64")
 

@@ -59,14 +59,14 @@ def _fail(prog: str, error: Exception, status: int) -> int:
 
 
 def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """Where to run the model (``--checkpoint`` itself each command adds)."""
+    """Where and in what precision to run the model (``--checkpoint`` itself each command adds)."""
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N, or auto (CUDA if available; default)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
                         help="precision of the weights and the model's arithmetic; scores are "
-                             "computed in float32 either way. bfloat16 decodes faster on CPUs "
-                             "with AVX-512 BF16 or AMX, and may change the output a little "
-                             "(default float32)")
+                             "computed in float32 either way. bfloat16 runs faster on CPUs with "
+                             "AMX (measured: docs/BENCHMARKS.md) and may change the output a "
+                             "little (default float32)")
     parser.add_argument("--max-tokens", type=int, default=4000,
                         help="batch budget in padded tokens: source tokens × beam size when "
                              "translating, source + target tokens when scoring (default 4000)")
