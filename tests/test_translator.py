@@ -192,7 +192,9 @@ def test_from_checkpoint_in_half_precision_keeps_the_translations_and_float32_sc
                                       full.translate(lines, beam_size=3)))
     assert same >= 16
     for a, b in zip(half.score(lines, lines), full.score(lines, lines)):
-        assert a.total == pytest.approx(b.total, rel=0.1, abs=0.05)  # a sanity bound
+        # A sanity bound: bfloat16 keeps 8 significant bits, and its rounding differs between
+        # CPUs (AMX on Intel, AVX-512 on AMD): differences up to 0.03 nats a token were seen.
+        assert a.total == pytest.approx(b.total, rel=0.1, abs=0.02 * b.num_tokens)
         assert a.num_tokens == b.num_tokens
 
     # The half model's own logits, log-softmaxed in float32 by hand: what score() returns.
