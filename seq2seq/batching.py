@@ -1,7 +1,7 @@
 """Token-id sequences to padded tensor batches, grouped by length into a few fixed shapes.
 
-The toolkit's special ids live here: PAD 0, UNK 1, BOS 2, EOS 3. Sources are used as
-given; targets become ``tgt_in`` = BOS + target and ``tgt_out`` = target + EOS.
+Sources are used as given; targets become ``tgt_in`` = BOS + target and ``tgt_out`` =
+target + EOS (the ids are :mod:`seq2seq.vocab`'s).
 
 Batching is built for a small fixed set of shapes (one CUDA graph per shape on GPUs):
 lengths fall into fixed buckets (:func:`bucket_boundaries`) and each bucket has a fixed
@@ -22,7 +22,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import Sampler
 
-PAD_ID, UNK_ID, BOS_ID, EOS_ID = 0, 1, 2, 3
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID
 
 
 @dataclass

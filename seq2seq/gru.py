@@ -253,11 +253,7 @@ class GRUCell(nn.Module):
             gate_bias = None if gate_bias is None else gate_bias.unsqueeze(0)
         if hx is None:
             hx = input.new_zeros(input.shape[0], self.hidden_size)
-        proj = F.linear(input, self.weight_ih, self.bias_ih)
-        gate_bias_n = None
-        if gate_bias is not None:
-            proj = proj + _zero_candidate(gate_bias, self.hidden_size)
-            gate_bias_n = gate_bias[:, 2 * self.hidden_size :]
+        proj, gate_bias_n = with_gate_bias(F.linear(input, self.weight_ih, self.bias_ih), gate_bias)
         h = gru_step(proj, hx, self.weight_hh, self.bias_hh, self.reset_after, gate_bias_n)
         return h.squeeze(0) if unbatched else h
 
@@ -265,9 +261,17 @@ class GRUCell(nn.Module):
         return f"{self.input_size}, {self.hidden_size}, reset_after={self.reset_after}"
 
 
-def _zero_candidate(gate_bias: Tensor, hidden: int) -> Tensor:
-    """(B, 3H) the gate bias with its candidate part zeroed (that part is gated by r)."""
-    return F.pad(gate_bias[:, : 2 * hidden], (0, hidden))
+def with_gate_bias(proj: Tensor, gate_bias: Tensor | None) -> tuple[Tensor, Tensor | None]:
+    """Split a (B, 3H) gate bias between an input projection (..., B, 3H) and the step.
+
+    Its reset and update parts are added to ``proj``; its candidate part (B, H) is returned
+    for :func:`gru_step`, which adds it where the form says (inside the reset gate's
+    product in the cuDNN form, beside ``W x`` in the paper's).
+    """
+    if gate_bias is None:
+        return proj, None
+    hidden = gate_bias.shape[-1] // 3
+    return proj + F.pad(gate_bias[:, : 2 * hidden], (0, hidden)), gate_bias[:, 2 * hidden :]
 
 
 class GRU(nn.Module):
@@ -389,10 +393,7 @@ class GRU(nn.Module):
         """(T, B, H) the states of one layer and direction."""
         weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer, direction)
         proj = F.linear(layer_input, weight_ih, bias_ih)  # (T, B, 3H): all steps at once
-        gate_bias_n = None
-        if gate_bias is not None:
-            proj = proj + _zero_candidate(gate_bias, self.hidden_size)
-            gate_bias_n = gate_bias[:, 2 * self.hidden_size :]
+        proj, gate_bias_n = with_gate_bias(proj, gate_bias)
         return _GRURecurrence.apply(
             proj.contiguous(), h0, weight_hh, bias_hh, gate_bias_n, mask, self.reset_after, direction == 1
         )
@@ -439,30 +440,41 @@ class GRU(nn.Module):
         if tuple(gate_bias.shape) != expected:
             raise ValueError(f"gate_bias must have shape {expected}, got {tuple(gate_bias.shape)}")
 
-    def step(self, input: Tensor, hx: Tensor, gate_bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def input_projection(self, input: Tensor) -> Tensor:
+        """(..., input_size) -> (..., 3H): the first layer's ``W x + b`` (forward direction),
+        for callers that project every time step at once before stepping."""
+        weight_ih, _, bias_ih, _ = self.layer_parameters(0, 0)
+        return F.linear(input, weight_ih, bias_ih)
+
+    def step(self, input: Tensor | None, hx: Tensor, gate_bias: Tensor | None = None, *,
+             input_proj: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """One time step of a unidirectional stack, for step-by-step decoding.
 
         Args:
-            input: (B, input_size).  hx: (num_layers, B, H).  gate_bias: (B, 3H) or None.
+            input: (B, input_size), or None when ``input_proj`` is given.
+            hx: (num_layers, B, H).  gate_bias: (B, 3H) for the first layer, or None.
+            input_proj: (B, 3H) the first layer's :meth:`input_projection` of the input,
+                already computed.
 
         Returns:
             output (B, H) of the top layer and the new state (num_layers, B, H).
         """
         if self.bidirectional:
             raise ValueError("step() needs a unidirectional GRU")
-        layer_input, new_states = input, []
+        if (input is None) == (input_proj is None):
+            raise ValueError("step() takes input or input_proj, exactly one")
+        proj = self.input_projection(input) if input_proj is None else input_proj
+        proj, gate_bias_n = with_gate_bias(proj, gate_bias)
+        new_states = []
         for layer in range(self.num_layers):
-            if layer > 0 and self.dropout > 0.0 and self.training:
-                layer_input = F.dropout(layer_input, self.dropout, training=True)
-            weight_ih, weight_hh, bias_ih, bias_hh = self.layer_parameters(layer, 0)
-            proj = F.linear(layer_input, weight_ih, bias_ih)
-            gate_bias_n = None
-            if layer == 0 and gate_bias is not None:
-                proj = proj + _zero_candidate(gate_bias, self.hidden_size)
-                gate_bias_n = gate_bias[:, 2 * self.hidden_size :]
-            layer_input = gru_step(proj, hx[layer], weight_hh, bias_hh, self.reset_after, gate_bias_n)
-            new_states.append(layer_input)
-        return layer_input, torch.stack(new_states)
+            _, weight_hh, _, bias_hh = self.layer_parameters(layer, 0)
+            if layer > 0:
+                layer_input = F.dropout(new_states[-1], self.dropout, self.training)
+                weight_ih, _, bias_ih, _ = self.layer_parameters(layer, 0)
+                proj, gate_bias_n = F.linear(layer_input, weight_ih, bias_ih), None
+            new_states.append(gru_step(proj, hx[layer], weight_hh, bias_hh, self.reset_after,
+                                       gate_bias_n))
+        return new_states[-1], torch.stack(new_states)
 
     def extra_repr(self) -> str:
         text = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"

@@ -22,8 +22,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from seq2seq.batching import PAD_ID
-from seq2seq.gru import GRU, gru_step
+from seq2seq.gru import GRU
+from seq2seq.vocab import PAD_ID
 
 ATTENTION_KINDS = ("none", "bahdanau")
 GRU_FORMS = ("paper", "reset_after")
@@ -155,7 +155,7 @@ class BahdanauAttention(nn.Module):
 
 
 class Seq2Seq(nn.Module):
-    """The RNN Encoder–Decoder. Build with ``Seq2Seq(ModelConfig(...))`` or ``Seq2Seq.from_config``."""
+    """The RNN Encoder–Decoder. Build with ``Seq2Seq(ModelConfig(...))``."""
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -189,10 +189,6 @@ class Seq2Seq(nn.Module):
         self.reset_parameters()
         if c.tie_embeddings:
             self.output.weight = self.tgt_embedding.weight
-
-    @classmethod
-    def from_config(cls, **options) -> Seq2Seq:
-        return cls(ModelConfig(**options))
 
     def reset_parameters(self) -> None:
         """``init="paper"``: N(0, 0.01²) weights, orthogonal recurrent blocks, zero biases."""
@@ -266,7 +262,7 @@ class Seq2Seq(nn.Module):
 
     def _attend_and_decode(self, embedded: Tensor, hidden: Tensor, encoded: EncoderState):
         """The attention decoder's loop: (T, B, E) -> states (T, B, H), contexts (T, B, D·H)."""
-        proj = self._decoder_input_projection(embedded)  # (T, B, 3H), all steps at once
+        proj = self.decoder.input_projection(embedded)  # (T, B, 3H), all steps at once
         states, contexts = [], []
         for t in range(embedded.shape[0]):
             output, hidden, context = self._attention_step(proj[t], hidden, encoded)
@@ -274,27 +270,12 @@ class Seq2Seq(nn.Module):
             contexts.append(context)
         return torch.stack(states), torch.stack(contexts)
 
-    def _decoder_input_projection(self, embedded: Tensor) -> Tensor:
-        weight_ih, _, bias_ih, _ = self.decoder.layer_parameters(0, 0)
-        return F.linear(embedded, weight_ih, bias_ih)
-
     def _attention_step(self, proj: Tensor, hidden: Tensor, encoded: EncoderState):
         """One attention-decoder step. proj (B, 3H) first layer's input projection, hidden (L, B, H)."""
-        size = self.config.hidden_size
         context, _ = self.attention(hidden[-1], encoded.keys, encoded.memory, encoded.src_mask)
-        gate_bias = self.context_gates(context)  # (B, 3H)
-        reset_after = self.config.gru_form == "reset_after"
-        _, weight_hh, _, bias_hh = self.decoder.layer_parameters(0, 0)
-        first_proj = proj + F.pad(gate_bias[:, : 2 * size], (0, size))
-        layer_state = gru_step(first_proj, hidden[0], weight_hh, bias_hh, reset_after, gate_bias[:, 2 * size :])
-        new_hidden = [layer_state]
-        for layer in range(1, self.config.num_layers):
-            layer_input = F.dropout(layer_state, self.config.dropout_hidden, self.training)
-            weight_ih, weight_hh, bias_ih, bias_hh = self.decoder.layer_parameters(layer, 0)
-            layer_state = gru_step(F.linear(layer_input, weight_ih, bias_ih), hidden[layer],
-                                   weight_hh, bias_hh, reset_after)
-            new_hidden.append(layer_state)
-        return layer_state, torch.stack(new_hidden), context
+        output, hidden = self.decoder.step(None, hidden, self.context_gates(context),  # C c_t
+                                           input_proj=proj)
+        return output, hidden, context
 
     def _logits(self, states: Tensor, embedded: Tensor, readout_bias: Tensor) -> Tensor:
         """states (..., H), embedded (..., E), readout_bias broadcastable to (..., 2M) -> logits (..., V)."""
@@ -319,9 +300,6 @@ class Seq2Seq(nn.Module):
         if self.attention is None:
             state, hidden = self.decoder.step(embedded, hidden, encoded.gate_bias)
             return self._logits(state, embedded, encoded.readout_bias), hidden
-        proj = self._decoder_input_projection(embedded)
+        proj = self.decoder.input_projection(embedded)
         state, hidden, context = self._attention_step(proj, hidden, encoded)
         return self._logits(state, embedded, self.readout_context(context)), hidden
-
-    def num_parameters(self) -> int:
-        return sum(p.numel() for p in self.parameters())

@@ -24,16 +24,90 @@ EOS, whose log probability it pays. EOS is banned while a hypothesis has fewer t
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
+from seq2seq.batching import pad_sequences
 from seq2seq.model import Seq2Seq
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
+
+
+class SearchOptionError(ValueError):
+    """A search option out of its range; ``option`` is the :class:`SearchOptions` field."""
+
+    def __init__(self, option: str, problem: str):
+        super().__init__(f"{option} {problem}")
+        self.option, self.problem = option, problem
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    """How to decode, checked once here for every caller (search, Translator, commands).
+
+    beam_size: beams per sentence; 1 is greedy search.
+    nbest: hypotheses returned per sentence, from 1 to ``beam_size``.
+    alpha: length normalisation (see the module docstring), finite and >= 0.
+    max_len_a, max_len_b: at most ``int(a * source tokens + b)`` target tokens; finite,
+        >= 0, and a one-token source may get a token (``int(a + b) >= 1``).
+    min_length: target tokens before EOS is allowed, at most ``int(a + b)`` (what a
+        one-token source may get), so that no sentence is forced to its maximum length.
+    ban_unk: never output <unk>.
+    exact_stop: beam search's exact stopping rule (see :func:`beam_search`).
+    """
+
+    beam_size: int = 5
+    nbest: int = 1
+    alpha: float = 1.0
+    max_len_a: float = 1.5
+    max_len_b: float = 10
+    min_length: int = 0
+    ban_unk: bool = False
+    exact_stop: bool = False
+
+    def __post_init__(self) -> None:
+        _check_integer("beam_size", self.beam_size, 1)
+        _check_integer("nbest", self.nbest, 1)
+        if self.nbest > self.beam_size:
+            raise SearchOptionError("nbest", f"must be at most beam_size ({self.beam_size}), "
+                                             f"got {self.nbest}")
+        for name in ("alpha", "max_len_a", "max_len_b"):
+            _check_real(name, getattr(self, name))
+        longest_for_one_token = math.floor(self.max_len_a + self.max_len_b)
+        if longest_for_one_token < 1:
+            raise SearchOptionError(
+                "max_len_b", f"and max_len_a allow a one-token source no output: int(a + b) = "
+                             f"{longest_for_one_token} (got a={self.max_len_a}, "
+                             f"b={self.max_len_b}); need at least 1")
+        _check_integer("min_length", self.min_length, 0)
+        if self.min_length > longest_for_one_token:
+            raise SearchOptionError(
+                "min_length", f"must be at most {longest_for_one_token}, the output length "
+                              f"max_len_a and max_len_b allow a one-token source (got "
+                              f"{self.min_length}); raise max_len_b to allow more")
+        for name in ("ban_unk", "exact_stop"):
+            if not isinstance(getattr(self, name), bool):
+                raise SearchOptionError(name, f"must be true or false, got {getattr(self, name)!r}")
+
+
+def _check_integer(name: str, value: object, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SearchOptionError(name, f"must be an integer, got {value!r}")
+    if value < minimum:
+        raise SearchOptionError(name, f"must be at least {minimum}, got {value}")
+
+
+def _check_real(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise SearchOptionError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value) or value < 0:
+        raise SearchOptionError(name, f"must be finite and >= 0, got {value}")
 
 
 @dataclass
@@ -58,6 +132,8 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: fl
     Returns:
         B hypotheses, in the order of the batch.
     """
+    SearchOptions(beam_size=1, alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b,
+                  min_length=min_length, ban_unk=ban_unk)  # raises SearchOptionError
     src, src_lengths = _at_least_one_column(src, src_lengths)
     batch, device = src.shape[0], src.device
     max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)
@@ -131,10 +207,8 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
         Per sentence, its ``nbest`` best finished hypotheses, best score first (fewer
         if fewer distinct outputs exist).
     """
-    if beam_size < 1 or not 1 <= nbest <= beam_size:
-        raise ValueError(f"need 1 <= nbest <= beam_size, got nbest={nbest}, beam_size={beam_size}")
-    if alpha < 0:
-        raise ValueError(f"alpha must be >= 0, got {alpha}")
+    SearchOptions(beam_size, nbest, alpha, max_len_a, max_len_b, min_length, ban_unk,
+                  exact_stop)  # raises SearchOptionError
     src, src_lengths = _at_least_one_column(src, src_lengths)
     batch, device, beams = src.shape[0], src.device, beam_size
     max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)

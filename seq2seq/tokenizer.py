@@ -20,7 +20,7 @@ Text normalization: Unicode NFC in Python, then sentencepiece's ``identity`` rul
     in training becomes ``<unk>`` (decoded as `` ⁇ ``) unless ``byte_fallback=True``.
     ``normalization="nmt_nfkc"`` is available for corpora that want the folding.
 
-Special ids are fixed across the toolkit: PAD 0, UNK 1, BOS 2, EOS 3. ``encode`` adds no
+Special ids are :mod:`seq2seq.vocab`'s (PAD 0, UNK 1, BOS 2, EOS 3). ``encode`` adds no
 BOS/EOS; batching does. ``decode`` drops PAD and BOS and stops at the first EOS.
 """
 
@@ -36,7 +36,7 @@ from pathlib import Path
 
 import sentencepiece as spm
 
-from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, SPECIAL_IDS, UNK_ID
 
 MODEL_TYPES = ("unigram", "bpe", "char", "word")
 
@@ -185,9 +185,9 @@ class SubwordTokenizer:
     def _check_special_ids(self) -> None:
         processor = self._processor
         found = (processor.pad_id(), processor.unk_id(), processor.bos_id(), processor.eos_id())
-        if found != (PAD_ID, UNK_ID, BOS_ID, EOS_ID):
+        if found != SPECIAL_IDS:
             raise ValueError(f"sentencepiece model has pad/unk/bos/eos ids {found}; the toolkit "
-                             f"needs {(PAD_ID, UNK_ID, BOS_ID, EOS_ID)}")
+                             f"needs {SPECIAL_IDS}")
 
     def _sampling_available(self) -> bool:
         """Whether the model can sample segmentations (unigram and BPE can; char, word not)."""

@@ -7,10 +7,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from seq2seq.batching import (
-    BOS_ID,
-    EOS_ID,
-    PAD_ID,
-    UNK_ID,
     Batch,
     TokenBucketBatchSampler,
     bucket_boundaries,
@@ -18,6 +14,7 @@ from seq2seq.batching import (
     collate_pairs,
     pad_sequences,
 )
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 BOUNDARIES = [8, 12, 16, 24, 32, 48]
 MAX_TOKENS = 100

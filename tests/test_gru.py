@@ -263,6 +263,13 @@ def test_step_and_cell_match_the_layer(reset_after):
         step_out, h = gru.step(x[t], h, gate_bias)
         torch.testing.assert_close(step_out, out[t], **TOL)
     torch.testing.assert_close(h, h_n, **TOL)
+    projected = gru.input_projection(x)  # (T, B, 3H), as the attention decoder steps
+    h = torch.zeros(2, B, H, dtype=torch.float64)
+    for t in range(T):
+        step_out, h = gru.step(None, h, gate_bias, input_proj=projected[t])
+        torch.testing.assert_close(step_out, out[t], **TOL)
+    with pytest.raises(ValueError, match="input or input_proj, exactly one"):
+        gru.step(x[0], h, input_proj=projected[0])
 
     cell = GRUCell(IN, H, reset_after=reset_after).double()
     single = GRU(IN, H, reset_after=reset_after).double()

@@ -5,9 +5,11 @@ import pytest
 import torch
 from torch import nn
 
-from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID, pad_sequences
+from seq2seq.batching import pad_sequences
 from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
 from seq2seq.search import (
+    SearchOptionError,
+    SearchOptions,
     _at_least_one_column,
     _row_topk,
     _top_next_tokens,
@@ -15,6 +17,7 @@ from seq2seq.search import (
     force_decode,
     greedy_search,
 )
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
 
@@ -295,6 +298,49 @@ def test_bad_arguments():
         beam_search(model, src, lengths, beam_size=2, nbest=3)
     with pytest.raises(ValueError, match="alpha"):
         beam_search(model, src, lengths, alpha=-1.0)
+    with pytest.raises(SearchOptionError, match="alpha must be finite and >= 0, got nan"):
+        greedy_search(model, src, lengths, alpha=float("nan"))
+    with pytest.raises(SearchOptionError, match="min_length must be at most 11"):
+        greedy_search(model, src, lengths, min_length=1000)
+
+
+BAD_SEARCH_OPTIONS = [
+    ({"beam_size": 0}, "beam_size", "must be at least 1, got 0"),
+    ({"beam_size": 2.5}, "beam_size", "must be an integer, got 2.5"),
+    ({"beam_size": True}, "beam_size", "must be an integer, got True"),
+    ({"nbest": 0}, "nbest", "must be at least 1, got 0"),
+    ({"beam_size": 2, "nbest": 3}, "nbest", "must be at most beam_size (2), got 3"),
+    ({"alpha": float("nan")}, "alpha", "must be finite and >= 0, got nan"),
+    ({"alpha": float("inf")}, "alpha", "must be finite and >= 0, got inf"),
+    ({"alpha": -0.5}, "alpha", "must be finite and >= 0, got -0.5"),
+    ({"alpha": "1"}, "alpha", "must be a number, got '1'"),
+    ({"max_len_a": -5, "max_len_b": -5}, "max_len_a", "must be finite and >= 0, got -5"),
+    ({"max_len_b": float("nan")}, "max_len_b", "must be finite and >= 0, got nan"),
+    ({"max_len_a": 0, "max_len_b": 0.5}, "max_len_b",
+     ("and max_len_a allow a one-token source no output: int(a + b) = 0 (got a=0, b=0.5); "
+      "need at least 1")),
+    ({"min_length": -1}, "min_length", "must be at least 0, got -1"),
+    ({"min_length": 1000}, "min_length",
+     ("must be at most 11, the output length max_len_a and max_len_b allow a one-token "
+      "source (got 1000); raise max_len_b to allow more")),
+    ({"ban_unk": 1}, "ban_unk", "must be true or false, got 1"),
+    ({"exact_stop": "no"}, "exact_stop", "must be true or false, got 'no'"),
+]
+
+
+@pytest.mark.parametrize(("options", "option", "problem"), BAD_SEARCH_OPTIONS)
+def test_search_options_refuse_values_that_would_give_empty_or_run_on_output(options, option,
+                                                                            problem):
+    with pytest.raises(SearchOptionError) as raised:
+        SearchOptions(**options)
+    assert (raised.value.option, raised.value.problem) == (option, problem)
+    assert str(raised.value) == f"{option} {problem}"
+
+
+def test_search_options_at_their_limits_are_accepted():
+    SearchOptions(beam_size=1, nbest=1, alpha=0.0, max_len_a=0, max_len_b=1, min_length=1)
+    SearchOptions(max_len_a=1.0, max_len_b=0, min_length=1)
+    assert SearchOptions(max_len_a=1.5, max_len_b=10, min_length=11).min_length == 11
 
 
 def reference_beam_search(model, src: list[int], beams: int, alpha: float, max_len: int,

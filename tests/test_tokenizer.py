@@ -10,8 +10,8 @@ import pytest
 import sentencepiece as spm
 import torch
 
-from seq2seq.batching import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 from seq2seq.tokenizer import SubwordTokenizer, TokenizerPair
+from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 SENTENCE = "Größe: 3,5 km – «Café» naïve 東京タワー 1999!"
 FULL_WIDTH = "你好，世界！東京（日本）"  # ordinary CJK punctuation that NFKC would fold to ASCII
