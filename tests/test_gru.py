@@ -231,11 +231,8 @@ def test_gradcheck(reset_after):
     params = tuple(gru.parameters())
 
     def run(x, h0, *weights):
-        with torch.nn.utils.stateless._reparametrize_module(
-            gru, dict(zip((n for n, _ in gru.named_parameters()), weights))
-        ):
-            out, h_n = gru(x, h0, lengths=lengths)
-        return out, h_n
+        named = dict(zip((n for n, _ in gru.named_parameters()), weights))
+        return torch.func.functional_call(gru, named, (x, h0), {"lengths": lengths})
 
     assert torch.autograd.gradcheck(run, (x, h0) + params)
 
