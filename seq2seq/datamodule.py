@@ -30,7 +30,7 @@ from seq2seq.batching import (
     collate_pairs,
 )
 from seq2seq.data import DataError, load_parallel
-from seq2seq.demo_corpus import DEFAULT_SIZES, write_corpus
+from seq2seq.demo import DEFAULT_SIZES, write_corpus
 from seq2seq.tokenizer import TokenizerPair
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Tests for seq2seq.demo_corpus: German grammar, determinism, splits and the command."""
+"""Tests for seq2seq.demo: German grammar, determinism, splits and the command."""
 
 from __future__ import annotations
 
@@ -8,37 +8,38 @@ from collections import defaultdict
 
 import pytest
 
-from seq2seq import demo_corpus as dc
-from seq2seq.demo_corpus import (
-    ADJECTIVES,
-    CONJUNCTIONS,
-    IN,
-    INTO,
-    MAX_WORDS,
-    MIN_WORDS,
-    MODALS,
-    THAT,
-    TIME_PHRASES,
-    VERBS,
-    WITH,
+from seq2seq.demo.corpus import DEFAULT_SIZES, generate_corpus, main, write_corpus
+from seq2seq.demo.grammar import (
     Clause,
     PrepositionalPhrase,
     Sentence,
     conjugate,
     english_noun_phrase,
     english_third_person,
-    find_verb,
-    generate_corpus,
-    generate_pairs,
     german_noun_forms,
     german_noun_phrase,
     german_prepositional_phrase,
-    main,
     noun_phrase,
     pronoun_phrase,
     translate,
-    write_corpus,
 )
+from seq2seq.demo.lexicon import (
+    ADJECTIVES,
+    CONJUNCTIONS,
+    FOR,
+    FROM,
+    IN,
+    INTO,
+    MODALS,
+    PERSONS,
+    THAT,
+    TIME_PHRASES,
+    TO,
+    VERBS,
+    WITH,
+    find_verb,
+)
+from seq2seq.demo.sampling import MAX_WORDS, MIN_WORDS, generate_pairs
 
 SAMPLE_SIZE = 4000
 BECAUSE, ALTHOUGH, WHEN = CONJUNCTIONS
@@ -52,10 +53,10 @@ def sample() -> list[tuple[str, str]]:
 
 def finite_forms(with_particles: bool) -> set[str]:
     """Every finite German verb form of the lexicon, separable particles attached or not."""
-    forms = {conjugate(modal.german, person) for modal in MODALS for person in dc.PERSONS}
+    forms = {conjugate(modal.german, person) for modal in MODALS for person in PERSONS}
     for verb in VERBS:
         prefix = verb.particle if with_particles else ""
-        forms.update(prefix + conjugate(verb.german, person) for person in dc.PERSONS)
+        forms.update(prefix + conjugate(verb.german, person) for person in PERSONS)
     return forms
 
 
@@ -98,7 +99,7 @@ def test_split_sizes_and_held_out_sentences_are_disjoint():
 
 
 def test_missing_sizes_default_and_unknown_splits_fail():
-    assert len(generate_corpus({"train": 10, "validation": 5})["test"]) == dc.DEFAULT_SIZES["test"]
+    assert len(generate_corpus({"train": 10, "validation": 5})["test"]) == DEFAULT_SIZES["test"]
     with pytest.raises(ValueError, match="dev"):
         generate_corpus({"dev": 10})
     with pytest.raises(ValueError, match="non-negative"):
@@ -178,10 +179,10 @@ def test_pronoun_cases(pronoun, case, german):
     (INTO, "kitchen", "the", "in die Küche"),
     (IN, "room", "my", "in meinem Zimmer"),
     (WITH, "friend", "a", "mit einem Freund"),
-    (dc.TO, "station", "the", "zum Bahnhof"),
-    (dc.TO, "school", "the", "zur Schule"),
-    (dc.FROM, "teacher", "the", "vom Lehrer"),
-    (dc.FOR, "neighbour", "the", "für den Nachbarn"),
+    (TO, "station", "the", "zum Bahnhof"),
+    (TO, "school", "the", "zur Schule"),
+    (FROM, "teacher", "the", "vom Lehrer"),
+    (FOR, "neighbour", "the", "für den Nachbarn"),
 ])
 def test_prepositions_govern_case_and_contract(preposition, noun, determiner, german):
     pp = PrepositionalPhrase(preposition, noun_phrase(noun, determiner))

@@ -166,7 +166,7 @@ def yaml_data(config: Path) -> dict:
 
 def make_local_corpus(directory: Path, config: Path) -> Path:
     """Plain-text pairs in the config's languages and split stems, made from the demo corpus."""
-    from seq2seq.demo_corpus import generate_corpus
+    from seq2seq.demo import generate_corpus
 
     data = yaml_data(config)
     src, tgt = data.get("src_lang", "en"), data.get("tgt_lang", "de")
