@@ -94,6 +94,35 @@ def pad_sequences(seqs: Sequence[Sequence[int]], pad_id: int = PAD_ID,
     return padded, lengths
 
 
+def padded_length(src_length: int, tgt_length: int) -> int:
+    """Time steps a pair takes in a batch: its source, or its target with BOS (or EOS)."""
+    return max(src_length, tgt_length + 1)
+
+
+def token_budget_batches(sizes: Sequence[int], max_tokens: int | None = None,
+                         batch_size: int | None = None) -> list[list[int]]:
+    """Indices of ``sizes`` sorted by size (stably), cut greedily into batches of at most
+    ``max_tokens`` padded tokens (largest size × count) or ``batch_size`` items.
+
+    For data that is batched once as it comes (decoding, a streamed training buffer); the
+    training split of a prepared corpus uses :class:`TokenBucketBatchSampler`'s fixed
+    shapes. An item larger than the budget gets a batch of its own.
+    """
+    _check_budget(max_tokens, batch_size)
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    for index in sorted(range(len(sizes)), key=sizes.__getitem__):
+        full = (max(sizes[index], 1) * (len(batch) + 1) > max_tokens if max_tokens is not None
+                else len(batch) == batch_size)
+        if batch and full:
+            batches.append(batch)
+            batch = []
+        batch.append(index)
+    if batch:
+        batches.append(batch)
+    return batches
+
+
 def collate_pairs(examples: Sequence[dict], src_pad_to: int | None = None,
                   tgt_pad_to: int | None = None) -> Batch:
     """Examples ``{"src_ids", "tgt_ids", "index"}`` to a :class:`Batch`.

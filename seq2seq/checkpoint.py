@@ -11,11 +11,16 @@ Files are read with ``torch.load(weights_only=True)``: loading never runs code f
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
+import re
+import secrets
 import zipfile
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import torch
 
@@ -57,17 +62,61 @@ def prefixed_state_dict(model: Seq2Seq) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict, payload: dict) -> None:
-    """Write a translation checkpoint atomically (a partial file never replaces a good one)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
-    torch.save({"state_dict": state_dict, CHECKPOINT_KEY: payload}, partial)
-    os.replace(partial, path)
+    """Write a translation checkpoint atomically (see :func:`atomic_write`)."""
+    with atomic_write(path) as stream:
+        torch.save({"state_dict": state_dict, CHECKPOINT_KEY: payload}, stream)
+
+
+@contextlib.contextmanager
+def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """A binary file to write that replaces ``path`` only once it is complete and on disk.
+
+    The data goes to a temporary file in ``path``'s own folder (a rename within one file
+    system is atomic; one from ``$TMPDIR`` may not be), is flushed and fsynced, and is then
+    renamed onto ``path``. After any failure, a full disk or an interrupt, the temporary
+    file is removed and a previous file at ``path`` is as it was; the error is an OSError
+    naming ``path``. Only a kill (SIGKILL, power loss) leaves a ``.NAME.*.partial`` file.
+    """
+    final = Path(os.path.realpath(path))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    partial = final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
+    try:
+        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as stream:
+            yield stream
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(partial, final)
+    except BaseException as error:
+        partial.unlink(missing_ok=True)
+        if isinstance(error, OSError) and error.filename is None:  # ENOSPC names no file
+            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
+        raise
+    _fsync_directory(final.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make a rename in ``directory`` durable (where the platform can open a folder)."""
+    with contextlib.suppress(OSError):
+        descriptor = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def first_non_finite(state_dict: Mapping[str, torch.Tensor]) -> str | None:
+    """The name of the first floating-point tensor holding a NaN or an infinity, or None."""
+    for name, tensor in state_dict.items():
+        if torch.is_tensor(tensor) and tensor.is_floating_point() and not torch.isfinite(tensor).all():
+            return name
+    return None
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict:
     """The raw checkpoint dict, loaded safely; a clear CheckpointError for bad files."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"checkpoint {path} is a directory, not a checkpoint file")
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist")
     try:
@@ -76,7 +125,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
             AttributeError, TypeError, OSError) as error:
         raise CheckpointError(
             f"{path} is not a readable checkpoint (corrupt, truncated, or not a torch file that "
-            f"loads with weights_only=True): {str(error).splitlines()[0] if str(error) else error!r}"
+            f"loads with weights_only=True): {_load_failure(error)}"
         ) from error
     if not isinstance(checkpoint, dict) or CHECKPOINT_KEY not in checkpoint or "state_dict" not in checkpoint:
         raise CheckpointError(
@@ -87,6 +136,21 @@ def read_checkpoint(path: str | os.PathLike) -> dict:
     if version != FORMAT_VERSION:
         raise CheckpointError(f"{path} has checkpoint format version {version!r}; this seq2seq reads {FORMAT_VERSION}")
     return checkpoint
+
+
+# Torch's advice around a refused file (load it with weights_only=False, allowlist its
+# classes, read the docs): we never do the first, so the reason alone is shown.
+_TORCH_ADVICE = re.compile(r"weights.only|trust|safe_globals|Alternatively|Please file an "
+                           r"issue|documentation", re.IGNORECASE)
+
+
+def _load_failure(error: Exception) -> str:
+    """The first sentence of ``torch.load``'s error that gives a reason, not advice."""
+    sentences = re.split(r"(?<=\.)\s+|\n+", str(error))
+    reasons = [s.strip() for s in sentences if s.strip() and not _TORCH_ADVICE.search(s)]
+    if not reasons:
+        return type(error).__name__
+    return reasons[0].removeprefix("WeightsUnpickler error: ")
 
 
 def model_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:

@@ -8,23 +8,48 @@ Checkpoints go to ``<trainer.default_root_dir>/checkpoints`` (best by validation
 resolved config is written to ``<root>/config.yaml``, CSV metrics to
 ``<root>/logs/version_N/metrics.csv`` and TensorBoard logs to ``<root>/tensorboard`` (a
 new version per run, so a resumed run keeps the logs of the first).
+
+Safety:
+
+- Every checkpoint is written atomically (:func:`seq2seq.checkpoint.atomic_write`): a
+  failed or interrupted write leaves the previous file as it was. None with a NaN or
+  infinite weight is written, and a NaN or infinite training loss stops the run.
+- ``--ckpt_path`` (fit, validate, test) is read with ``torch.load(weights_only=True)``,
+  never unpickled in full; remote URLs are refused.
+- A run directory has one writer: every subcommand (validate and test write logs and
+  ``config.yaml`` there too) holds ``<root>/.lock`` while it runs, and refuses a directory
+  that a live run holds. The lock is an ``flock``, so the system releases it when its
+  holder dies, even by SIGKILL. Only the launching process (global rank 0) takes it.
+- Bad data, a bad checkpoint, a held run directory, a diverged run or a failed write end
+  the command with one line on stderr and exit status 1 (2 for a bad ``--ckpt_path`` or
+  ``--weights_only false``).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
 
+import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
+from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.utilities import rank_zero_only
 
+from seq2seq.checkpoint import CheckpointError, atomic_write, first_non_finite, read_checkpoint
+from seq2seq.commands import EXIT_INPUT_ERROR, EXIT_USAGE_ERROR, fail, loading_checkpoint
+from seq2seq.data import DataError
 from seq2seq.datamodule import TranslationDataModule
-from seq2seq.module import TranslationModule
+from seq2seq.module import DivergedError, TranslationModule
+from seq2seq.runlock import RunDirectoryInUse, RunLock, is_launching_process
 
+PROG = "seq2seq-train"
 BEST_NAME = "best.ckpt"
+LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves itself
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class BestCheckpoint(ModelCheckpoint):
@@ -68,10 +93,8 @@ class BestCheckpoint(ModelCheckpoint):
         best = self.best_model_path
         if not best or best == self._copied or not os.path.exists(best):
             return
-        target = Path(trainer.default_root_dir) / BEST_NAME
-        partial = target.with_name(BEST_NAME + ".partial")
-        shutil.copyfile(best, partial)
-        os.replace(partial, target)
+        with open(best, "rb") as source, atomic_write(Path(trainer.default_root_dir) / BEST_NAME) as copy:
+            shutil.copyfileobj(source, copy)
         self._copied = best
 
     @rank_zero_only
@@ -96,7 +119,66 @@ class SaveConfigBesideCheckpoints(SaveConfigCallback):
         self.already_saved = trainer.strategy.broadcast(True)
 
 
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint reads and writes, made safe (see the module docstring).
+
+    Reads are weights-only whatever ``weights_only`` Lightning passes, and local only.
+    """
+
+    def save_checkpoint(self, checkpoint: dict, path, storage_options=None) -> None:
+        if storage_options is not None:
+            raise TypeError(f"{type(self).__name__} takes no storage_options")
+        name = first_non_finite(checkpoint.get("state_dict", {}))
+        if name is not None:
+            raise DivergedError(f"refusing to write {path}: weight {name} is NaN or infinite; "
+                                "the checkpoints written before are kept")
+        with atomic_write(path) as stream:
+            torch.save(checkpoint, stream)
+
+    def load_checkpoint(self, path, map_location=None, weights_only=None) -> dict:
+        return load_checkpoint_safely(path)
+
+
+def load_checkpoint_safely(path) -> dict:
+    """A local checkpoint, read weights-only; a CheckpointError naming ``--ckpt_path`` else."""
+    if _URL.match(str(path)):
+        raise CheckpointError(f"--ckpt_path {path}: remote checkpoints are refused (they would "
+                              "be unpickled in full); download the file and give its path")
+    try:
+        with loading_checkpoint(str(path)):
+            return read_checkpoint(path)
+    except CheckpointError as error:
+        raise CheckpointError(f"--ckpt_path: {error}") from error
+
+
 class Seq2SeqCLI(LightningCLI):
+    _run_lock: RunLock | None = None
+
+    def __init__(self, *args, **kwargs) -> None:
+        try:
+            super().__init__(*args, **kwargs)  # runs the subcommand
+        finally:
+            if self._run_lock is not None:
+                self._run_lock.release()
+                self._run_lock = None
+
+    def parse_arguments(self, parser, args) -> None:
+        super().parse_arguments(parser, args)
+        subcommand = self.config.get("subcommand")
+        if not subcommand:
+            return
+        if self.config[subcommand].get("weights_only") is False:
+            raise CheckpointError("--weights_only false: checkpoints are only ever read "
+                                  "weights-only (loading in full could run code from the file)")
+        ckpt_path = self.config[subcommand].get("ckpt_path")
+        if ckpt_path and ckpt_path not in LIGHTNING_CKPT_NAMES:
+            load_checkpoint_safely(ckpt_path)  # before LightningCLI reads its hyperparameters
+
+    def instantiate_trainer(self, **kwargs):
+        trainer = super().instantiate_trainer(**kwargs)
+        trainer.strategy.checkpoint_io = SafeCheckpointIO()  # also over a --trainer.plugins one
+        return trainer
+
     def add_arguments_to_parser(self, parser) -> None:
         parser.link_arguments("data.src_vocab_size", "model.src_vocab_size", apply_on="instantiate")
         parser.link_arguments("data.tgt_vocab_size", "model.tgt_vocab_size", apply_on="instantiate")
@@ -130,19 +212,32 @@ class Seq2SeqCLI(LightningCLI):
                 {"class_path": "pytorch_lightning.loggers.TensorBoardLogger",
                  "init_args": {"save_dir": root, "name": "tensorboard"}},
             ]
+        if self.subcommand and is_launching_process():
+            self._run_lock = RunLock(Path(root))
 
 
-def main(args: list[str] | None = None) -> None:
-    Seq2SeqCLI(
-        TranslationModule,
-        TranslationDataModule,
-        save_config_callback=SaveConfigBesideCheckpoints,
-        save_config_kwargs={"overwrite": True},
-        trainer_defaults={"use_distributed_sampler": False},
-        args=args,
-        parser_kwargs={"prog": "seq2seq-train"},
-    )
+def main(args: list[str] | None = None) -> int:
+    """Run ``seq2seq-train``; the exit status (errors users cause are one line on stderr)."""
+    try:
+        Seq2SeqCLI(
+            TranslationModule,
+            TranslationDataModule,
+            save_config_callback=SaveConfigBesideCheckpoints,
+            save_config_kwargs={"overwrite": True},
+            trainer_defaults={"use_distributed_sampler": False},
+            args=args,
+            parser_kwargs={"prog": PROG},
+        )
+    except CheckpointError as error:
+        return fail(PROG, error, EXIT_USAGE_ERROR)
+    except (DataError, RunDirectoryInUse, DivergedError) as error:
+        return fail(PROG, error, EXIT_INPUT_ERROR)
+    except OSError as error:
+        if error.filename is None:  # not a file the user can fix: keep the traceback
+            raise
+        return fail(PROG, error, EXIT_INPUT_ERROR)
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main())  # LightningCLI reads sys.argv (given args too, it would warn)

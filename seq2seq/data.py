@@ -47,6 +47,7 @@ with streaming, per-line checks run as the stream is read.
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 import logging
 import re
@@ -268,24 +269,32 @@ def _local_pairs(kind: str, paths: tuple[str, ...], src_lang: str,
 
 def _generate_rows(kind: str, paths: tuple[str, ...], src_lang: str, tgt_lang: str,
                    stamps: tuple) -> Iterator[dict[str, str]]:
-    """Rows for ``datasets``; ``stamps`` (sizes, mtimes) only key the cache to the files."""
+    """Rows for ``datasets``; ``stamps`` (content hashes) only key its cache to the files."""
     for src, tgt in _local_pairs(kind, paths, src_lang, tgt_lang):
         yield {"src": _clean_text(src), "tgt": _clean_text(tgt)}
 
 
-def _file_stamps(paths: tuple[str, ...]) -> tuple:
-    return tuple((path, Path(path).stat().st_size, Path(path).stat().st_mtime_ns)
-                 for path in paths)
+def file_digest(path: str | Path) -> str:
+    """SHA-256 of a file's bytes: what keys prepared data to it (any edit changes it)."""
+    digest = hashlib.sha256()
+    try:
+        with open(path, "rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    return digest.hexdigest()
 
 
 def _local_dataset(local: _LocalSplit, split: str, src_lang: str, tgt_lang: str,
                    streaming: bool, cache_dir: str | None) -> Corpus:
     """A split read from local files: lazily when streaming, else fully (and checked) now."""
     gen_kwargs = {"kind": local.kind, "paths": local.paths, "src_lang": src_lang,
-                  "tgt_lang": tgt_lang, "stamps": _file_stamps(local.paths)}
-    if streaming:
+                  "tgt_lang": tgt_lang, "stamps": ()}
+    if streaming:  # a stream is read afresh each time: no cache to key to the files
         return datasets.IterableDataset.from_generator(
             _generate_rows, features=PAIR_FEATURES, gen_kwargs=gen_kwargs)
+    gen_kwargs["stamps"] = tuple((path, file_digest(path)) for path in local.paths)
     try:
         return datasets.Dataset.from_generator(
             _generate_rows, features=PAIR_FEATURES, gen_kwargs=gen_kwargs,

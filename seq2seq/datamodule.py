@@ -7,6 +7,7 @@ that affects it, guarded by a file lock so that DDP ranks (or a second run) reus
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,6 +20,7 @@ from pathlib import Path
 import datasets
 import pytorch_lightning as pl
 import torch
+from datasets.distributed import split_dataset_by_node
 from filelock import FileLock
 from torch.utils.data import DataLoader, IterableDataset
 
@@ -28,8 +30,10 @@ from seq2seq.batching import (
     bucket_boundaries,
     bucket_pad_length,
     collate_pairs,
+    padded_length,
+    token_budget_batches,
 )
-from seq2seq.data import DataError, load_parallel
+from seq2seq.data import DataError, file_digest, load_parallel
 from seq2seq.demo import DEFAULT_SIZES, write_corpus
 from seq2seq.tokenizer import TokenizerPair
 
@@ -150,9 +154,9 @@ class TranslationDataModule(pl.LightningDataModule):
         options["source_files"] = _local_fingerprint(self.hparams.source)
         return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
-    @property
+    @functools.cached_property
     def prepared_dir(self) -> Path:
-        return self.cache_root / f"prepared-{self._preparation_key()}"
+        return self.cache_root / f"prepared-{self._preparation_key()}"  # hashes the files once
 
     def prepare_data(self) -> None:
         self._prepare()
@@ -169,7 +173,9 @@ class TranslationDataModule(pl.LightningDataModule):
             raw = self._load_raw()
             tokenizers = self._train_tokenizers(raw["train"])
             torch.save(tokenizers.to_dict(), self.prepared_dir / "tokenizers.pt")
-            for split in SPLITS:
+            if self.hparams.streaming:  # only training is streamed; the rest is prepared once
+                raw = self._load_raw(streaming=False, splits=("validation", "test"))
+            for split in raw:
                 if split == "train" and self.hparams.streaming:
                     continue
                 tokenized = self._tokenize_split(raw[split], tokenizers, split)
@@ -193,10 +199,10 @@ class TranslationDataModule(pl.LightningDataModule):
                             f"data.tgt_lang={self.tgt_lang!r}")
         return str(corpus_dir), None
 
-    def _load_raw(self, streaming: bool | None = None) -> dict:
+    def _load_raw(self, streaming: bool | None = None, splits: tuple[str, ...] = SPLITS) -> dict:
         source, stems = self._resolved_source()
         return load_parallel(source, self.src_lang, self.tgt_lang, config=self.hparams.config,
-                             split_stems=stems,
+                             split_stems=stems, splits=splits,
                              streaming=self.hparams.streaming if streaming is None else streaming)
 
     def _train_tokenizers(self, train) -> TokenizerPair:
@@ -326,12 +332,16 @@ class TranslationDataModule(pl.LightningDataModule):
 
 
 def _local_fingerprint(source: str) -> list:
-    """Sizes and modification times of a local source, so edited files are re-prepared."""
+    """Content hashes of a local source's files, so that any edit re-prepares the data.
+
+    Sizes and modification times would miss an edit that keeps the size within the
+    file system's timestamp resolution (a second on some), or one whose time was restored.
+    """
     path = Path(source)
     if not path.exists():
         return []
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return [(str(p), p.stat().st_size, int(p.stat().st_mtime)) for p in files[:1000]]
+    return [(str(p), file_digest(p)) for p in files]
 
 
 _TOKENIZER_CACHE: dict[int, TokenizerPair] = {}
@@ -353,8 +363,8 @@ def _encode_rows(rows: dict, tokenizers: dict) -> dict:
 
 
 def _padded_lengths(dataset: datasets.Dataset) -> list[int]:
-    """Per example, the padded length that matters for batching: max(src, tgt + 1)."""
-    return [max(len(s), len(t) + 1) for s, t in zip(dataset["src_ids"], dataset["tgt_ids"])]
+    """Per example, the padded length that matters for batching (:func:`padded_length`)."""
+    return [padded_length(len(s), len(t)) for s, t in zip(dataset["src_ids"], dataset["tgt_ids"])]
 
 
 def _eval_boundaries(lengths: list[int]) -> list[int]:
@@ -367,11 +377,14 @@ def _examples(rows: list[dict]) -> list[dict]:
 
 
 def _collate(rows: list[dict]) -> Batch:
-    return collate_pairs(_examples(rows))
+    # Validation and test keep empty sources: a batch of only those is still one PAD column
+    # wide, so that the encoder has a step to run (as in seq2seq.search).
+    width = max(1, *(len(row["src_ids"]) for row in rows))
+    return collate_pairs(_examples(rows), src_pad_to=width)
 
 
 def _collate_fixed(rows: list[dict], boundaries: list[int]) -> Batch:
-    longest = max(max(len(r["src_ids"]), len(r["tgt_ids"]) + 1) for r in rows)
+    longest = max(padded_length(len(r["src_ids"]), len(r["tgt_ids"])) for r in rows)
     length = bucket_pad_length(longest, boundaries)
     return collate_pairs(_examples(rows), src_pad_to=length, tgt_pad_to=length)
 
@@ -403,8 +416,7 @@ class StreamingBatches(IterableDataset):
 
     def __iter__(self) -> Iterator[Batch]:
         stream = self.data._load_raw(streaming=True)["train"]
-        stream = datasets.distributed.split_dataset_by_node(stream, rank=self.rank,
-                                                            world_size=self.world_size)
+        stream = split_dataset_by_node(stream, rank=self.rank, world_size=self.world_size)
         worker = torch.utils.data.get_worker_info()
         tokenizers = self.data.tokenizers
         rng = random.Random(self.data.hparams.seed + self.epoch)
@@ -422,20 +434,9 @@ class StreamingBatches(IterableDataset):
         yield from self._batches(buffer, rng)
 
     def _batches(self, buffer: list[dict], rng: random.Random) -> Iterator[Batch]:
-        buffer.sort(key=lambda e: max(len(e["src_ids"]), len(e["tgt_ids"]) + 1))
-        batches, current, longest = [], [], 0
-        max_tokens, batch_size = self.data.hparams.max_tokens, self.data.hparams.batch_size
-        for example in buffer:
-            length = max(len(example["src_ids"]), len(example["tgt_ids"]) + 1)
-            full = (len(current) + 1) * max(longest, length) > max_tokens if max_tokens \
-                else len(current) >= batch_size
-            if current and full:
-                batches.append(current)
-                current, longest = [], 0
-            current.append(example)
-            longest = max(longest, length)
-        if current:
-            batches.append(current)
+        lengths = [padded_length(len(e["src_ids"]), len(e["tgt_ids"])) for e in buffer]
+        batches = token_budget_batches(lengths, self.data.hparams.max_tokens,
+                                       self.data.hparams.batch_size)
         rng.shuffle(batches)
         for batch in batches:
-            yield collate_pairs(batch)
+            yield collate_pairs([buffer[i] for i in batch])

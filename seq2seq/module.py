@@ -20,6 +20,10 @@ OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("constant", "inverse_sqrt", "plateau")
 
 
+class DivergedError(ArithmeticError):
+    """The training loss became NaN or infinite; the run stops before it updates the weights."""
+
+
 class TranslationModule(pl.LightningModule):
     """Trains a Seq2Seq with teacher forcing; validates by greedy decoding and sacreBLEU.
 
@@ -90,6 +94,7 @@ class TranslationModule(pl.LightningModule):
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out,
                              label_smoothing=self.hparams.label_smoothing)
+        self._check_finite(loss)
         tokens = batch.num_tgt_tokens
         self._update_throughput(tokens)
         self.log("train_loss", loss, prog_bar=True, batch_size=tokens)
@@ -97,6 +102,21 @@ class TranslationModule(pl.LightningModule):
         self.log("tok/s", self._tokens_per_second, prog_bar=True, batch_size=tokens)
         self.log("lr", self.optimizers().param_groups[0]["lr"], prog_bar=True, batch_size=tokens)
         return loss
+
+    def _check_finite(self, loss: torch.Tensor) -> None:
+        """Stop the run at a NaN or infinite loss, on every rank, before its backward pass.
+
+        Nothing has been written since the last checkpoints, which stay the last finite
+        state (checkpoints with non-finite weights are refused too: seq2seq.cli).
+        """
+        finite = bool(torch.isfinite(loss.detach()))
+        if self.trainer.strategy.reduce_boolean_decision(finite, all=True):
+            return
+        where = f"{float(loss):g}" if not finite else "not finite on another rank"
+        raise DivergedError(
+            f"training loss {where} at step {self.global_step} (epoch {self.current_epoch}): "
+            "the run diverged; the checkpoints written before it are kept. Lower --model.lr "
+            "or set --trainer.gradient_clip_val")
 
     def _update_throughput(self, tokens: int) -> None:
         """Target tokens per second of this rank, smoothed over recent steps."""
@@ -125,8 +145,10 @@ class TranslationModule(pl.LightningModule):
         hypotheses = greedy_search(self.model, batch.src, batch.src_lengths,
                                    max_len_a=self.hparams.val_max_len_a,
                                    max_len_b=self.hparams.val_max_len_b)
-        for index, hypothesis in zip(batch.index.tolist(), hypotheses):
-            self._eval_outputs.append((index, hypothesis.tokens))
+        for index, length, hypothesis in zip(batch.index.tolist(), batch.src_lengths.tolist(),
+                                             hypotheses):
+            # An empty source translates to an empty line, as in seq2seq-translate.
+            self._eval_outputs.append((index, hypothesis.tokens if length else []))
 
     def on_validation_epoch_start(self) -> None:
         self._eval_outputs = []

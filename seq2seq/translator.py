@@ -16,6 +16,7 @@ naming its line number.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -23,13 +24,17 @@ from dataclasses import dataclass
 
 import torch
 
-from seq2seq.batching import pad_sequences
+from seq2seq.batching import pad_sequences, token_budget_batches
 from seq2seq.checkpoint import load_translation_checkpoint
 from seq2seq.model import Seq2Seq
-from seq2seq.search import Hypothesis, beam_search, force_decode, greedy_search
+from seq2seq.search import Hypothesis, SearchOptions, beam_search, force_decode, greedy_search
 from seq2seq.tokenizer import TokenizerPair
 
+DEFAULT_MAX_TOKENS = 4000
 DEFAULT_MAX_SRC_TOKENS = 256
+# Scoring refuses longer lines; twice the translation limit, so that every pair translated
+# with the defaults (source <= 256 tokens, output <= 1.5 * 256 + 10) can be scored.
+DEFAULT_MAX_LINE_TOKENS = 2 * DEFAULT_MAX_SRC_TOKENS
 DEFAULT_CHUNK_SIZE = 2000
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -59,27 +64,6 @@ class ScoreResult:
     num_tokens: int
 
 
-@dataclass(frozen=True)
-class SearchOptions:
-    """How to decode; see :func:`seq2seq.search.beam_search`. ``beam_size=1`` is greedy search."""
-
-    beam_size: int = 5
-    nbest: int = 1
-    alpha: float = 1.0
-    max_len_a: float = 1.5
-    max_len_b: float = 10
-    min_length: int = 0
-    ban_unk: bool = False
-    exact_stop: bool = False
-
-    def __post_init__(self) -> None:
-        if self.beam_size < 1 or not 1 <= self.nbest <= self.beam_size:
-            raise ValueError(f"need 1 <= nbest <= beam_size, got nbest={self.nbest}, "
-                             f"beam_size={self.beam_size}")
-        if self.alpha < 0:
-            raise ValueError(f"alpha must be >= 0, got {self.alpha}")
-
-
 class Translator:
     """A model with its tokenizers, ready to translate and score text."""
 
@@ -87,8 +71,8 @@ class Translator:
                  max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS,
                  chunk_size: int = DEFAULT_CHUNK_SIZE):
         """``model`` is put in eval mode and used on the device its parameters are on."""
-        if max_src_tokens < 1 or chunk_size < 1:
-            raise ValueError("max_src_tokens and chunk_size must be positive")
+        check_positive("max_src_tokens", max_src_tokens)
+        check_positive("chunk_size", chunk_size)
         self.model = model.eval()
         self.tokenizers = tokenizers
         self.max_src_tokens = max_src_tokens
@@ -116,48 +100,58 @@ class Translator:
 
     # ---- translating ----------------------------------------------------------------------
 
-    def translate(self, lines: Iterable[str], *, beam_size: int = 5, nbest: int = 1,
-                  alpha: float = 1.0, max_tokens: int = 4000, max_src_tokens: int | None = None,
-                  max_len_a: float = 1.5, max_len_b: float = 10, min_length: int = 0,
-                  ban_unk: bool = False,
-                  exact_stop: bool = False) -> list[str] | list[list[tuple[str, float]]]:
+    def translate(self, lines: Iterable[str], search: SearchOptions | None = None, *,
+                  max_tokens: int = DEFAULT_MAX_TOKENS, max_src_tokens: int | None = None,
+                  **search_options) -> list[str] | list[list[tuple[str, float]]]:
         """Translations of ``lines`` in order: texts, or with ``nbest > 1`` lists of
         (text, score) pairs, best first (an empty list for an empty line).
 
         Args:
+            search: how to decode; ``search_options`` (fields of :class:`SearchOptions`,
+                e.g. ``beam_size=1``) replace its values, or the defaults' without it.
             max_tokens: batch budget, counted as padded source tokens × ``beam_size``.
             max_src_tokens: truncate longer inputs (default: the translator's, 256).
         """
-        translations = self.translate_stream(
-            lines, beam_size=beam_size, nbest=nbest, alpha=alpha, max_tokens=max_tokens,
-            max_src_tokens=max_src_tokens, max_len_a=max_len_a, max_len_b=max_len_b,
-            min_length=min_length, ban_unk=ban_unk, exact_stop=exact_stop)
-        if nbest == 1:
+        search = _search_options(search, search_options)
+        translations = self.translate_stream(lines, search, max_tokens=max_tokens,
+                                             max_src_tokens=max_src_tokens)
+        if search.nbest == 1:
             return [translation.text for translation in translations]
         return [translation.hypotheses for translation in translations]
 
-    def translate_stream(self, lines: Iterable[str], *, max_tokens: int = 4000,
-                         max_src_tokens: int | None = None,
+    def translate_stream(self, lines: Iterable[str], search: SearchOptions | None = None, *,
+                         max_tokens: int = DEFAULT_MAX_TOKENS, max_src_tokens: int | None = None,
                          **search_options) -> Iterator[Translation]:
-        """Yield a :class:`Translation` per line, in input order, one chunk at a time.
+        """Yield a :class:`Translation` per line, in input order, ``chunk_size`` lines at a time.
 
-        ``search_options`` are the fields of :class:`SearchOptions`. If reading ``lines``
-        fails, the lines read before the failure are translated and yielded first, then
-        the error is raised.
+        Options as for :meth:`translate`, checked before anything is read. If reading
+        ``lines`` fails, the lines read before the failure are translated and yielded
+        first, then the error is raised.
         """
-        options = SearchOptions(**search_options)
-        if max_tokens < 1:
-            raise ValueError(f"max_tokens must be positive, got {max_tokens}")
+        return self.translate_chunks(chunked(lines, self.chunk_size), search,
+                                     max_tokens=max_tokens, max_src_tokens=max_src_tokens,
+                                     **search_options)
+
+    def translate_chunks(self, chunks: Iterable[list[str]], search: SearchOptions | None = None,
+                         *, max_tokens: int = DEFAULT_MAX_TOKENS, max_src_tokens: int | None = None,
+                         **search_options) -> Iterator[Translation]:
+        """As :meth:`translate_stream`, with the input already cut into chunks: each chunk
+        is translated (sorted and batched) as soon as it arrives, so a caller that cuts at
+        pauses of interactive input gets its lines back without waiting for more."""
+        search = _search_options(search, search_options)
+        check_positive("max_tokens", max_tokens)
         limit = self.max_src_tokens if max_src_tokens is None else max_src_tokens
-        lines = iter(lines)
+        check_positive("max_src_tokens", limit)
+        return self._translate_chunks(chunks, search, max_tokens, limit)
+
+    def _translate_chunks(self, chunks: Iterable[list[str]], search: SearchOptions,
+                          max_tokens: int, max_src_tokens: int) -> Iterator[Translation]:
         first_line = 1
-        while True:
-            chunk, error = _read_chunk(lines, self.chunk_size)
-            yield from self._translate_chunk(chunk, first_line, options, max_tokens, limit)
-            if error is not None:
-                raise error
-            if len(chunk) < self.chunk_size:
-                return
+        for chunk in chunks:
+            if not chunk:
+                continue
+            yield from self._translate_chunk(chunk, first_line, search, max_tokens,
+                                             max_src_tokens)
             first_line += len(chunk)
 
     def _translate_chunk(self, lines: list[str], first_line: int, options: SearchOptions,
@@ -191,16 +185,30 @@ class Translator:
     # ---- scoring --------------------------------------------------------------------------
 
     def score(self, sources: Sequence[str], targets: Sequence[str], *,
-              max_tokens: int = 4000) -> list[ScoreResult]:
+              max_tokens: int = DEFAULT_MAX_TOKENS,
+              max_line_tokens: int = DEFAULT_MAX_LINE_TOKENS,
+              source_name: str = "source", target_name: str = "target") -> list[ScoreResult]:
         """log p(target | source) of each pair by forced decoding, batched, in input order.
 
         Texts are scored as they are (no truncation); ``max_tokens`` bounds the padded
         source + target tokens of a batch.
+
+        Raises:
+            ValueError: as many sources as targets are needed, and no source or target may
+                have more than ``max_line_tokens`` subword tokens (the error names the
+                first such line as ``source_name:N`` or ``target_name:N``), found before
+                anything is scored.
         """
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
+        check_positive("max_line_tokens", max_line_tokens)
         src_ids = self.tokenizers.source.encode_batch(list(sources))
         tgt_ids = self.tokenizers.target.encode_batch(list(targets))
+        for number, (src, tgt) in enumerate(zip(src_ids, tgt_ids), start=1):
+            for name, ids in ((source_name, src), (target_name, tgt)):
+                if len(ids) > max_line_tokens:
+                    raise ValueError(f"{name}:{number}: {len(ids)} subword tokens, more than "
+                                     f"the {max_line_tokens} allowed per line")
         sizes = [len(src) + len(tgt) + 1 for src, tgt in zip(src_ids, tgt_ids)]
         results: list[ScoreResult | None] = [None] * len(src_ids)
         for batch in token_budget_batches(sizes, max_tokens):
@@ -212,30 +220,26 @@ class Translator:
         return results
 
 
-def token_budget_batches(sizes: Sequence[int], budget: int) -> list[list[int]]:
-    """Indices of ``sizes`` sorted by size, cut so that padded size × count <= ``budget``.
-
-    A single item larger than the budget gets a batch of its own.
-    """
-    batches: list[list[int]] = []
-    batch: list[int] = []
-    for index in sorted(range(len(sizes)), key=sizes.__getitem__):
-        if batch and max(sizes[index], 1) * (len(batch) + 1) > budget:
-            batches.append(batch)
-            batch = []
-        batch.append(index)
-    if batch:
-        batches.append(batch)
-    return batches
-
-
 def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"``: CUDA if available, else CPU. A CUDA device without CUDA is an error."""
+    """``"auto"``: CUDA if available, else CPU.
+
+    Raises ValueError for a name torch does not know and for a device this machine
+    cannot use (CUDA without CUDA, ``cuda:3`` with one GPU).
+    """
     if str(device) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(device)
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ValueError(f"unknown device {str(device)!r} (use cpu, cuda, cuda:N or auto)"
+                         ) from None
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("CUDA was asked for but is not available (use --device cpu or auto)")
+        raise ValueError("CUDA was asked for but is not available (use cpu or auto)")
+    try:
+        torch.empty(0, device=device)
+    except Exception as error:  # noqa: BLE001 - each backend fails in its own way
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise ValueError(f"device {device} is not usable here: {reason}") from None
     return device
 
 
@@ -248,18 +252,31 @@ def resolve_dtype(dtype: str | torch.dtype) -> torch.dtype:
     raise ValueError(f"dtype must be one of {', '.join(DTYPES)}, got {dtype!r}")
 
 
-def _read_chunk(lines: Iterator[str], size: int) -> tuple[list[str], Exception | None]:
-    """Up to ``size`` lines, and the error that stopped the reading early, if any."""
+def check_positive(name: str, value: object) -> None:
+    """ValueError naming ``name`` unless ``value`` is an integer >= 1."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _search_options(search: SearchOptions | None, overrides: dict) -> SearchOptions:
+    return dataclasses.replace(search or SearchOptions(), **overrides)
+
+
+def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
+    """``lines`` in lists of ``size``; if reading fails, the lines before it come first."""
     chunk: list[str] = []
-    while len(chunk) < size:
-        try:
-            line = next(lines)
-        except StopIteration:
-            break
-        except Exception as error:  # noqa: BLE001 - raised again once the lines before it are done
-            return chunk, error
-        chunk.append(line)
-    return chunk, None
+    try:
+        for line in lines:
+            chunk.append(line)
+            if len(chunk) == size:
+                yield chunk
+                chunk = []
+    except Exception:  # raised again once the lines before it are translated
+        if chunk:
+            yield chunk
+        raise
+    if chunk:
+        yield chunk
 
 
 def _truncated(ids: list[int], limit: int, line_number: int) -> list[int]:

@@ -13,6 +13,8 @@ from seq2seq.batching import (
     bucket_pad_length,
     collate_pairs,
     pad_sequences,
+    padded_length,
+    token_budget_batches,
 )
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
@@ -307,3 +309,17 @@ def test_works_as_a_dataloader_batch_sampler():
     assert sorted(i for batch in batches for i in batch.index.tolist()) == list(range(5))
     for batch in batches:
         assert batch.src_lengths.tolist() == [lengths[i] for i in batch.index.tolist()]
+
+
+def test_token_budget_batches_cut_sorted_sizes_greedily():
+    sizes = [5, 1, 9, 3, 3, 40, 2]  # sorted stably: indices 1, 6, 3, 4, 0, 2, 5
+    assert token_budget_batches(sizes, max_tokens=10) == [[1, 6, 3], [4, 0], [2], [5]]
+    assert token_budget_batches(sizes, batch_size=3) == [[1, 6, 3], [4, 0, 2], [5]]
+    assert token_budget_batches([0, 0, 0], max_tokens=2) == [[0, 1], [2]]  # empty counts as 1
+    assert token_budget_batches([], max_tokens=5) == []
+    with pytest.raises(ValueError, match="give exactly one of max_tokens and batch_size"):
+        token_budget_batches(sizes, max_tokens=10, batch_size=3)
+
+
+def test_padded_length_counts_bos_or_eos_on_the_target():
+    assert [padded_length(5, 3), padded_length(3, 3), padded_length(0, 0)] == [5, 4, 1]

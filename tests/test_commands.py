@@ -1,6 +1,7 @@
 import io
 import json
 import math
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from seq2seq.batching import BOS_ID, EOS_ID
 from seq2seq.checkpoint import (
     model_state_dict,
     prefixed_state_dict,
@@ -20,6 +20,7 @@ from seq2seq.commands import average, evaluate, score, translate
 from seq2seq.model import ModelConfig, Seq2Seq
 from seq2seq.tokenizer import TokenizerPair
 from seq2seq.translator import Translator
+from seq2seq.vocab import BOS_ID, EOS_ID
 
 REPO = Path(__file__).resolve().parents[1]
 WORDS = ["the", "a", "dog", "cat", "bird", "sees", "likes", "runs", "big", "small", "red",
@@ -27,13 +28,7 @@ WORDS = ["the", "a", "dog", "cat", "bird", "sees", "likes", "runs", "big", "smal
 LINES = ["the dog runs", "", "a big red house", "   ", "die Katze sieht den Hund", "tree"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run as fast on one thread, and far faster when other work shares the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sentences(count: int) -> list[str]:
@@ -161,7 +156,7 @@ def test_translate_invalid_utf8_names_the_line_after_writing_the_lines_before(
     assert status == 1
     err = capsys.readouterr().err
     assert f"{source}:3: invalid UTF-8" in err and "Traceback" not in err
-    assert len(output_lines(output)) == 2
+    assert not output.exists()  # an --output file appears only on success (stdout: below)
 
     assert translate.main(["--checkpoint", str(checkpoint), "--input", str(source),
                            "--output", str(source)]) == 1
@@ -188,6 +183,52 @@ def test_translate_bad_checkpoint_and_bad_usage(tmp_path, capsys, checkpoint):
     with pytest.raises(SystemExit) as exit_info:
         translate.main(["--checkpoint", str(checkpoint), "--beam-size", "2", "--nbest", "3"])
     assert exit_info.value.code == 2
+
+
+@pytest.mark.parametrize(("flags", "message"), [
+    (["--alpha", "nan"], "--alpha must be finite and >= 0, got nan"),
+    (["--max-len-a", "-5", "--max-len-b", "-5"], "--max-len-a must be finite and >= 0, got -5.0"),
+    (["--max-len-a", "0", "--max-len-b", "0.5"],
+     "--max-len-b and --max-len-a allow a one-token source no output"),
+    (["--min-length", "1000"],
+     "--min-length must be at most 11, the output length --max-len-a and --max-len-b allow"),
+    (["--beam-size", "0"], "--beam-size must be at least 1, got 0"),
+    (["--max-tokens", "0"], "--max-tokens must be positive, got 0"),
+])
+@pytest.mark.parametrize("command", [translate, evaluate])
+def test_search_options_that_would_give_empty_or_run_on_output_are_usage_errors(
+        command, flags, message, checkpoint, tmp_path, capsys):
+    source = write_lines(tmp_path / "in.txt", LINES)
+    with pytest.raises(SystemExit) as exit_info:
+        command.main(["--checkpoint", str(checkpoint), "--input" if command is translate
+                      else "--source", str(source), *(["--references", str(source)]
+                                                      if command is evaluate else []), *flags])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err.splitlines()[-1]
+
+
+def test_translate_answers_each_line_of_an_interactive_pipe_before_the_next(checkpoint):
+    """A caller that writes a line and waits for its translation gets it (as from
+    fairseq-interactive), with stdin a pipe that stays open."""
+    expected = Translator.from_checkpoint(checkpoint).translate(LINES[:2], beam_size=1)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "seq2seq.commands.translate", "--checkpoint", str(checkpoint),
+         "--beam-size", "1"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE)
+    try:
+        for line, translation in zip(LINES[:2], expected):
+            process.stdin.write((line + "\n").encode())
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], 60)
+            assert ready, "no translation within 60 s of writing a line"
+            assert process.stdout.readline().decode() == translation + "\n"
+        process.stdin.close()
+        assert process.wait(timeout=60) == 0, process.stderr.read().decode()
+        assert process.stdout.read() == b""
+    finally:
+        process.kill()
+        process.wait()
 
 
 def test_translate_dtype_option(checkpoint, tmp_path, capsys):

@@ -22,13 +22,7 @@ from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run as fast on one thread, and far faster when other work shares the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def tiny_model(attention: str = "none", tgt_vocab_size: int = 9, seed: int = 0,

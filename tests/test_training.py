@@ -47,11 +47,6 @@ def metrics_rows(root: Path) -> list[dict]:
     return rows
 
 
-@pytest.fixture(scope="module")
-def cache(tmp_path_factory):
-    """Prepared tiny demo data, shared by every run of this module."""
-    return tmp_path_factory.mktemp("cache")
-
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, cache):

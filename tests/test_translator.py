@@ -1,11 +1,12 @@
 import copy
 import itertools
 import random
+import re
 
 import pytest
 import torch
 
-from seq2seq.batching import BOS_ID, EOS_ID, pad_sequences
+from seq2seq.batching import pad_sequences
 from seq2seq.checkpoint import (
     CheckpointError,
     prefixed_state_dict,
@@ -14,22 +15,17 @@ from seq2seq.checkpoint import (
 )
 from seq2seq.data import DataError
 from seq2seq.model import ModelConfig, Seq2Seq
-from seq2seq.search import beam_search, force_decode
+from seq2seq.search import SearchOptions, beam_search, force_decode
 from seq2seq.tokenizer import TokenizerPair
-from seq2seq.translator import Translator, token_budget_batches
+from seq2seq.translator import Translator
+from seq2seq.vocab import BOS_ID, EOS_ID
 
 WORDS = ["the", "a", "dog", "cat", "bird", "fish", "horse", "sees", "likes", "runs", "sleeps",
          "eats", "finds", "big", "small", "red", "green", "blue", "old", "young", "house",
          "tree", "river", "garden", "under", "near"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_torch_thread():
-    """Tiny models run as fast on one thread, and far faster when other work shares the CPU."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def random_sentences(count: int, seed: int) -> list[str]:
@@ -217,13 +213,23 @@ def test_bad_options_are_rejected_before_translating(copy_translator):
     with pytest.raises(ValueError, match="max_tokens"):
         copy_translator.translate(["a"], max_tokens=0)
 
+    def never_read():
+        raise AssertionError("the input was read before the options were checked")
+        yield
 
-def test_token_budget_batches():
-    sizes = [5, 1, 9, 3, 3, 40, 2]
-    batches = token_budget_batches(sizes, budget=10)
-    assert sorted(i for batch in batches for i in batch) == list(range(len(sizes)))
-    for batch in batches:
-        assert len(batch) == 1 or max(sizes[i] for i in batch) * len(batch) <= 10
-    flat = [sizes[i] for batch in batches for i in batch]
-    assert flat == sorted(flat)
-    assert [5] in batches  # the item over budget travels alone
+    bad_calls = {
+        "alpha must be finite and >= 0, got nan": {"alpha": float("nan")},
+        "min_length must be at most 11": {"min_length": 1000},
+        "max_len_a must be finite and >= 0, got -5": {"max_len_a": -5, "max_len_b": -5},
+        "max_src_tokens must be a positive integer, got 0": {"max_src_tokens": 0},
+        "max_tokens must be a positive integer, got 2.5": {"max_tokens": 2.5},
+    }
+    for message, options in bad_calls.items():
+        with pytest.raises(ValueError, match=re.escape(message)):
+            copy_translator.translate_stream(never_read(), **options)
+    search = SearchOptions(beam_size=2)
+    assert copy_translator.translate(["a b"], search, nbest=2)[0][0][0] == \
+        copy_translator.translate(["a b"], beam_size=2, nbest=2)[0][0][0]
+    for options in ({"chunk_size": 0}, {"max_src_tokens": -1}):
+        with pytest.raises(ValueError, match=f"{next(iter(options))} must be a positive integer"):
+            Translator(copy_translator.model, copy_translator.tokenizers, **options)

@@ -7,31 +7,53 @@
 
 Every ``main(argv=None) -> int`` returns the exit status: 0 on success, 1 for bad input
 data (a missing file, invalid UTF-8, files of different lengths), 2 for bad usage or a
-bad checkpoint. Errors are one line on stderr, without a traceback.
+bad checkpoint, 141 (128 + SIGPIPE, as a shell reports a command killed by it) when the
+reader of stdout goes away (``| head``), silently. Errors are one line on stderr, without
+a traceback.
+
+An output file is never one of the inputs, checkpoint included (the same file by any
+name, hard and symbolic links too), and it is replaced only when the command succeeds:
+see :func:`output_stream`.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
+import io
 import os
+import re
+import stat
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import TextIO
 
-from seq2seq.checkpoint import CheckpointError
-from seq2seq.data import DataError, read_lines
-from seq2seq.translator import DEFAULT_CHUNK_SIZE, DEFAULT_MAX_SRC_TOKENS, DTYPES, Translator
+from seq2seq.checkpoint import CheckpointError, atomic_write
+from seq2seq.commands.reading import STDIO
+from seq2seq.data import DataError
+from seq2seq.search import SearchOptionError, SearchOptions
+from seq2seq.translator import (
+    DEFAULT_CHUNK_SIZE,
+    DEFAULT_MAX_SRC_TOKENS,
+    DEFAULT_MAX_TOKENS,
+    DTYPES,
+    Translator,
+    resolve_device,
+)
 
 EXIT_INPUT_ERROR = 1
 EXIT_USAGE_ERROR = 2
-STDIO = "-"
+EXIT_BROKEN_PIPE = 141
 
 
 class CommandError(ValueError):
     """A problem with the command's input; the message says which and what to do."""
+
+
+class UsageError(ValueError):
+    """An option value found bad only when it is used (exit status 2); the message names it."""
 
 
 def run_command(prog: str, command: Callable[[argparse.Namespace], int],
@@ -39,18 +61,20 @@ def run_command(prog: str, command: Callable[[argparse.Namespace], int],
     """Run ``command(args)``, turning the errors users cause into a message and exit status."""
     try:
         return command(args)
-    except CheckpointError as error:
-        return _fail(prog, error, EXIT_USAGE_ERROR)
+    except (CheckpointError, UsageError) as error:
+        return fail(prog, error, EXIT_USAGE_ERROR)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
+        # Python flushes stdout again at exit; that must not fail (and print) a second time.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return EXIT_INPUT_ERROR
+        return EXIT_BROKEN_PIPE
     except (DataError, CommandError, OSError) as error:
-        return _fail(prog, error, EXIT_INPUT_ERROR)
+        return fail(prog, error, EXIT_INPUT_ERROR)
     except KeyboardInterrupt:
         return 130
 
 
-def _fail(prog: str, error: Exception, status: int) -> int:
+def fail(prog: str, error: Exception, status: int) -> int:
+    """Print ``prog: error: ...`` on stderr, one line; return ``status``."""
     print(f"{prog}: error: {error}", file=sys.stderr, flush=True)
     return status
 
@@ -67,27 +91,36 @@ def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
                              "computed in float32 either way. bfloat16 runs faster on CPUs with "
                              "AMX (measured: docs/BENCHMARKS.md) and may change the output a "
                              "little (default float32)")
-    parser.add_argument("--max-tokens", type=int, default=4000,
+    parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
                         help="batch budget in padded tokens: source tokens × beam size when "
-                             "translating, source + target tokens when scoring (default 4000)")
+                             "translating, source + target tokens when scoring "
+                             f"(default {DEFAULT_MAX_TOKENS})")
+
+
+SEARCH_DEFAULTS = SearchOptions()
 
 
 def add_search_arguments(parser: argparse.ArgumentParser, *, nbest: bool = True) -> None:
-    """Decoding options; see :func:`seq2seq.search.beam_search`."""
+    """Decoding options: :class:`seq2seq.search.SearchOptions`, and how input is read."""
+    defaults = SEARCH_DEFAULTS
     group = parser.add_argument_group("search")
-    group.add_argument("--beam-size", type=int, default=5,
-                       help="beams per sentence; 1 is greedy search (default 5)")
+    group.add_argument("--beam-size", type=int, default=defaults.beam_size,
+                       help=f"beams per sentence; 1 is greedy search (default {defaults.beam_size})")
     if nbest:
-        group.add_argument("--nbest", type=int, default=1,
-                           help="hypotheses per sentence, at most --beam-size (default 1)")
-    group.add_argument("--alpha", type=float, default=1.0,
+        group.add_argument("--nbest", type=int, default=defaults.nbest,
+                           help=f"hypotheses per sentence, at most --beam-size "
+                                f"(default {defaults.nbest})")
+    group.add_argument("--alpha", type=float, default=defaults.alpha,
                        help="length normalisation: score = log p / (tokens + 1) ** alpha; "
-                            "0 is raw log probability (default 1.0)")
-    group.add_argument("--max-len-a", type=float, default=1.5,
-                       help="at most int(a * source tokens + b) target tokens (default a=1.5)")
-    group.add_argument("--max-len-b", type=float, default=10, help="(default b=10)")
-    group.add_argument("--min-length", type=int, default=0,
-                       help="target tokens before EOS is allowed (default 0)")
+                            f"0 is raw log probability (default {defaults.alpha})")
+    group.add_argument("--max-len-a", type=float, default=defaults.max_len_a,
+                       help="at most int(a * source tokens + b) target tokens "
+                            f"(default a={defaults.max_len_a})")
+    group.add_argument("--max-len-b", type=float, default=defaults.max_len_b,
+                       help=f"(default b={defaults.max_len_b})")
+    group.add_argument("--min-length", type=int, default=defaults.min_length,
+                       help="target tokens before EOS is allowed, at most int(a + b) "
+                            f"(default {defaults.min_length})")
     group.add_argument("--ban-unk", action="store_true", help="never output <unk>")
     group.add_argument("--exact-stop", action="store_true",
                        help="beam search: keep searching until no live beam can beat the K "
@@ -96,36 +129,44 @@ def add_search_arguments(parser: argparse.ArgumentParser, *, nbest: bool = True)
                        help="truncate longer inputs, with a warning naming the line "
                             f"(default {DEFAULT_MAX_SRC_TOKENS})")
     group.add_argument("--buffer-size", type=int, default=DEFAULT_CHUNK_SIZE,
-                       help="lines read, sorted and batched at a time "
-                            f"(default {DEFAULT_CHUNK_SIZE})")
+                       help="lines read, sorted and batched at a time; from a pipe or "
+                            "terminal, whatever has arrived when the input pauses is "
+                            f"translated at once (default {DEFAULT_CHUNK_SIZE})")
 
 
 def check_search_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors in the search options, reported by ``parser.error`` (exit status 2)."""
-    nbest = getattr(args, "nbest", 1)
-    if args.beam_size < 1 or not 1 <= nbest <= args.beam_size:
-        parser.error(f"need 1 <= --nbest <= --beam-size (got {nbest} and {args.beam_size})")
-    positive = {"--max-tokens": args.max_tokens, "--max-src-tokens": args.max_src_tokens,
-                "--buffer-size": args.buffer_size}
-    for name, value in positive.items():
-        if value < 1:
-            parser.error(f"{name} must be positive, got {value}")
-    if args.alpha < 0:
-        parser.error(f"--alpha must be >= 0, got {args.alpha}")
+    try:
+        search_options(args)
+    except SearchOptionError as error:
+        parser.error(_as_flags(str(error)))
+    for name in ("max_tokens", "max_src_tokens", "buffer_size"):
+        if getattr(args, name) < 1:
+            parser.error(f"{_as_flags(name)} must be positive, got {getattr(args, name)}")
 
 
-def search_options(args: argparse.Namespace) -> dict:
-    """Keyword arguments of :meth:`Translator.translate_stream` from parsed arguments."""
-    return {"beam_size": args.beam_size, "nbest": getattr(args, "nbest", 1), "alpha": args.alpha,
-            "max_tokens": args.max_tokens, "max_len_a": args.max_len_a,
-            "max_len_b": args.max_len_b, "min_length": args.min_length, "ban_unk": args.ban_unk,
-            "exact_stop": args.exact_stop}
+def search_options(args: argparse.Namespace) -> SearchOptions:
+    """The :class:`SearchOptions` of parsed arguments (raises :class:`SearchOptionError`)."""
+    return SearchOptions(**{field.name: getattr(args, field.name, getattr(SEARCH_DEFAULTS, field.name))
+                            for field in dataclasses.fields(SearchOptions)})
+
+
+def _as_flags(message: str) -> str:
+    """``message`` with option names written as the command line's flags (``--beam-size``)."""
+    names = "|".join([field.name for field in dataclasses.fields(SearchOptions)]
+                     + ["max_tokens", "max_src_tokens", "buffer_size"])
+    return re.sub(rf"\b({names})\b", lambda match: "--" + match[1].replace("_", "-"), message)
 
 
 def load_translator(args: argparse.Namespace) -> Translator:
+    """The translator of ``--checkpoint`` on ``--device``; a bad device is a usage error."""
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise UsageError(f"--device {args.device}: {error}") from None
     with loading_checkpoint(args.checkpoint):
         return Translator.from_checkpoint(
-            args.checkpoint, args.device, dtype=args.dtype,
+            args.checkpoint, device, dtype=args.dtype,
             max_src_tokens=getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
             chunk_size=getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE))
 
@@ -136,7 +177,7 @@ def loading_checkpoint(path: str) -> Iterator[None]:
 
     ``torch.load`` fails on some damaged files with errors that
     :func:`seq2seq.checkpoint.read_checkpoint` does not expect (an IndexError from the
-    unpickler), and a bad ``--device`` name fails in ``torch.device``.
+    unpickler).
     """
     try:
         yield
@@ -150,31 +191,6 @@ def loading_checkpoint(path: str) -> Iterator[None]:
 # ---- files -------------------------------------------------------------------------------
 
 
-def input_lines(path: str | None) -> Iterator[str]:
-    """Lines of a UTF-8 file, or of stdin for ``None``/``-``, without line endings.
-
-    Decoding is strict and per line: invalid UTF-8 raises :class:`DataError` naming the
-    line, after the lines before it have been yielded.
-    """
-    if path not in (None, STDIO):
-        yield from read_lines(path)
-        return
-    for number, raw in enumerate(sys.stdin.buffer, start=1):
-        try:
-            text = raw.decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise DataError(f"<stdin>:{number}: invalid UTF-8 ({error.reason} at byte "
-                            f"{error.start + 1} of the line)") from None
-        if number == 1:
-            text = text.removeprefix("\ufeff")
-        yield text.rstrip("\r\n")
-
-
-def read_text_file(path: str) -> list[str]:
-    """All lines of a file, right-stripped as the ``sacrebleu`` command reads them."""
-    return [line.rstrip() for line in input_lines(path)]
-
-
 def check_line_counts(files: Sequence[tuple[str, list]]) -> None:
     """Raise :class:`CommandError` naming the files unless all (name, lines) have as many."""
     if len({len(lines) for _, lines in files}) > 1:
@@ -183,24 +199,54 @@ def check_line_counts(files: Sequence[tuple[str, list]]) -> None:
 
 
 def check_not_an_input(output: str | None, inputs: Sequence[str | None]) -> None:
-    """Raise :class:`CommandError` if the ``output`` path is one of the ``inputs``."""
+    """Raise :class:`CommandError` if the ``output`` file is one of the ``inputs``.
+
+    Files are compared by identity (device and inode), so another path to the same file,
+    through a hard or symbolic link, is caught too; an input of ``None``/``-`` is stdin,
+    caught when it is redirected from the output file.
+    """
     if output in (None, STDIO):
         return
     for path in inputs:
-        if path not in (None, STDIO) and Path(path).resolve() == Path(output).resolve():
+        if _same_regular_file(output, path):
             raise CommandError(f"the output {output} is also an input; refusing to overwrite it")
+
+
+def _same_regular_file(output: str, path: str | None) -> bool:
+    try:
+        ours = os.stat(output)
+        theirs = os.fstat(sys.stdin.fileno()) if path in (None, STDIO) else os.stat(path)
+    except (OSError, ValueError):  # one does not exist (yet), or stdin is not a file
+        return False
+    # Only a regular file can be lost: writing to /dev/null that is also stdin harms nothing.
+    return stat.S_ISREG(ours.st_mode) and os.path.samestat(ours, theirs)
 
 
 @contextlib.contextmanager
 def output_stream(path: str | None) -> Iterator[TextIO]:
-    """A UTF-8 text file to write (its folder created), or stdout for ``None``/``-``."""
+    """A UTF-8 text file to write (its folder created), or stdout for ``None``/``-``.
+
+    A file is written by :func:`seq2seq.checkpoint.atomic_write`: it replaces ``path``
+    (through a symbolic link, the file it points to) only when the block ends without an
+    error, and keeps the permissions of the file it replaces; after any error a previous
+    file at ``path`` is as it was. A ``path`` that exists and is not a regular file
+    (``/dev/null``, a FIFO) is written directly.
+    """
     if path in (None, STDIO):
         yield sys.stdout
         sys.stdout.flush()
         return
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", encoding="utf-8", newline="\n") as stream:
+    if os.path.exists(path) and not os.path.isfile(path):
+        with open(path, "w", encoding="utf-8", newline="\n") as stream:
+            yield stream
+        return
+    with atomic_write(path) as binary:
+        with contextlib.suppress(FileNotFoundError):  # a private file must stay private
+            os.chmod(binary.fileno(), stat.S_IMODE(os.stat(path).st_mode))
+        stream = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
         yield stream
+        stream.flush()
+        stream.detach()  # atomic_write closes the file itself
 
 
 def single_line(text: str) -> str:

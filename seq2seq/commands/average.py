@@ -7,6 +7,8 @@ language pair (the first that differs is named). Floating-point weights are aver
 (in float64, stored in their own dtype); other tensors are taken from the first. The
 output holds weights, model options and tokenizers only, and is never one of the inputs.
 With a single input it is that checkpoint's model, without the training state.
+Checkpoints with NaN or infinite weights are refused. The output is written atomically:
+after a failure (a full disk) a previous file there is as it was, and nothing is left.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import sys
 from seq2seq.checkpoint import (
     CHECKPOINT_KEY,
     CheckpointError,
+    first_non_finite,
     model_state_dict,
     prefixed_state_dict,
     read_checkpoint,
@@ -77,7 +80,12 @@ def average(args: argparse.Namespace) -> int:
 
 def _read(path: str) -> dict:
     with loading_checkpoint(path):
-        return read_checkpoint(path)
+        checkpoint = read_checkpoint(path)
+    name = first_non_finite(checkpoint["state_dict"])
+    if name is not None:
+        raise CheckpointError(f"{path}: weight {name} is NaN or infinite (a diverged run?); "
+                              "refusing to average it")
+    return checkpoint
 
 
 def _check_same_model(first_path: str, first: dict, path: str, payload: dict) -> None:

@@ -8,8 +8,10 @@ Scores detokenized text exactly as ``sacrebleu REF... -i HYP`` does (lines are
 right-stripped, as sacrebleu reads them), and prints sacreBLEU's report line per metric,
 signature included, or with ``--json`` one JSON object ``{metric: {"score",
 "signature", "text"}}``. With ``--checkpoint`` the source is translated first (all
-search options of seq2seq-translate apply). Files of different lengths are an error
-naming them, found before anything is translated.
+search options of seq2seq-translate apply). Files of different lengths, or all empty,
+are an error naming them, found before anything is translated. ``--output`` appears only
+once every line is translated (a previous file is kept until then), and it may be none
+of the inputs, checkpoint included.
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ import json
 import sys
 
 from seq2seq.commands import (
+    CommandError,
     Progress,
     add_model_arguments,
     add_search_arguments,
     check_line_counts,
     check_not_an_input,
     check_search_arguments,
-    input_lines,
     load_translator,
     output_stream,
-    read_text_file,
     run_command,
     search_options,
     single_line,
 )
+from seq2seq.commands.reading import input_lines, read_text_file
 from seq2seq.metrics import METRICS, corpus_scores, format_scores
 
 PROG = "seq2seq-evaluate"
@@ -75,13 +77,16 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.source, *args.references])
+    check_not_an_input(args.output, [args.checkpoint, args.source, *args.references])
     references = [read_text_file(path) for path in args.references]
     if args.hypotheses:
         name, lines = args.hypotheses, read_text_file(args.hypotheses)
     else:
         name, lines = args.source, list(input_lines(args.source))
     check_line_counts([(name, lines), *zip(args.references, references)])
+    if not lines:  # sacrebleu fails on an empty corpus
+        raise CommandError(f"nothing to score: {', '.join([name, *args.references])} "
+                           "have no lines")
     hypotheses = lines if args.hypotheses else translate(args, lines)
     scores = corpus_scores(hypotheses, references, metrics=args.metrics, tokenize=args.tokenize,
                            lowercase=args.lowercase, hypotheses_name=name,
@@ -96,7 +101,8 @@ def translate(args: argparse.Namespace, sources: list[str]) -> list[str]:
     progress = Progress(PROG, enabled=True, every=args.buffer_size)
     hypotheses = []
     with output_stream(args.output) if args.output else contextlib.nullcontext() as output:
-        for translation in translator.translate_stream(sources, **search_options(args)):
+        for translation in translator.translate_stream(sources, search_options(args),
+                                                       max_tokens=args.max_tokens):
             text = single_line(translation.text)
             hypotheses.append(text.rstrip())  # as it will read back from --output
             if output is not None:

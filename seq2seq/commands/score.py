@@ -7,7 +7,11 @@ target and its EOS given the source (natural log), and that divided by the numbe
 target tokens (EOS included); with ``--json``, one object per line with ``total``,
 ``per_token`` and ``num_tokens``. A summary goes to stderr: total log probability, per
 token, and perplexity exp(-total / tokens) over the whole file. Pairs are scored by
-batched forced decoding; texts are not truncated.
+batched forced decoding; texts are not truncated: a source or target of more than
+``--max-line-tokens`` subword tokens is an error naming its file and line, found before
+anything is scored (forced decoding of a 1 MB line would run for many minutes). The
+scores appear all at once; an ``--output`` file only when every pair is scored, and it
+may be none of the inputs, checkpoint included.
 """
 
 from __future__ import annotations
@@ -18,14 +22,16 @@ import math
 import sys
 
 from seq2seq.commands import (
+    CommandError,
     add_model_arguments,
     check_line_counts,
     check_not_an_input,
-    input_lines,
     load_translator,
     output_stream,
     run_command,
 )
+from seq2seq.commands.reading import input_lines
+from seq2seq.translator import DEFAULT_MAX_LINE_TOKENS
 
 PROG = "seq2seq-score"
 
@@ -38,6 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tgt", required=True, help="target sentences, line-aligned with --src")
     parser.add_argument("--output", help="where to write the scores (default: stdout)")
     parser.add_argument("--json", action="store_true", help="write one JSON object per line")
+    parser.add_argument("--max-line-tokens", type=int, default=DEFAULT_MAX_LINE_TOKENS,
+                        help="refuse a source or target of more subword tokens, naming its "
+                             f"line (default {DEFAULT_MAX_LINE_TOKENS})")
     add_model_arguments(parser)
     return parser
 
@@ -45,17 +54,24 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.max_tokens < 1:
-        parser.error(f"--max-tokens must be positive, got {args.max_tokens}")
+    for name, value in (("--max-tokens", args.max_tokens),
+                        ("--max-line-tokens", args.max_line_tokens)):
+        if value < 1:
+            parser.error(f"{name} must be positive, got {value}")
     return run_command(PROG, score, args)
 
 
 def score(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.src, args.tgt])
+    check_not_an_input(args.output, [args.src, args.tgt, args.checkpoint])
     sources, targets = list(input_lines(args.src)), list(input_lines(args.tgt))
     check_line_counts([(args.src, sources), (args.tgt, targets)])
     translator = load_translator(args)
-    results = translator.score(sources, targets, max_tokens=args.max_tokens)
+    try:
+        results = translator.score(sources, targets, max_tokens=args.max_tokens,
+                                   max_line_tokens=args.max_line_tokens,
+                                   source_name=args.src, target_name=args.tgt)
+    except ValueError as error:  # a line too long: the counts were checked above
+        raise CommandError(f"{error} (--max-line-tokens)") from None
     with output_stream(args.output) as output:
         for result in results:
             if args.json:

@@ -17,7 +17,12 @@ empty line for an empty one. Output formats:
 
 Scores are length-normalised log probabilities (see ``--alpha``). Invalid UTF-8 stops
 the command with an error naming the line, after everything before that line has been
-translated and written.
+translated and written to stdout.
+
+Stdout gets each line as soon as it is translated; an ``--output`` file is written under
+a temporary name beside it and appears, replacing any previous file, only when the whole
+input is translated: after an error the previous file is as it was. The output may be
+neither the input nor the checkpoint, by any name.
 """
 
 from __future__ import annotations
@@ -32,13 +37,13 @@ from seq2seq.commands import (
     add_search_arguments,
     check_not_an_input,
     check_search_arguments,
-    input_lines,
     load_translator,
     output_stream,
     run_command,
     search_options,
     single_line,
 )
+from seq2seq.commands.reading import input_chunks
 from seq2seq.translator import Translation
 
 PROG = "seq2seq-translate"
@@ -64,16 +69,20 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def translate(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.input])
+    check_not_an_input(args.output, [args.input, args.checkpoint])
     translator = load_translator(args)
     progress = Progress(PROG, enabled=args.input not in (None, "-"), every=args.buffer_size)
     with output_stream(args.output) as output:
         try:
-            for translation in translator.translate_stream(input_lines(args.input),
-                                                           **search_options(args)):
+            for translation in translator.translate_chunks(input_chunks(args.input, args.buffer_size),
+                                                           search_options(args),
+                                                           max_tokens=args.max_tokens):
                 output.write(format_translation(translation, args.nbest, args.json) + "\n")
                 output.flush()
                 progress.step()
+        except BrokenPipeError:
+            progress.enabled = False  # the reader went away: stop without a word
+            raise
         finally:
             progress.finish()
     return 0
