@@ -119,6 +119,10 @@ class SaveConfigBesideCheckpoints(SaveConfigCallback):
         self.already_saved = trainer.strategy.broadcast(True)
 
 
+class OptionError(ValueError):
+    """An option value that a class refused when the CLI instantiated it (exit status 2)."""
+
+
 class SafeCheckpointIO(TorchCheckpointIO):
     """Lightning's checkpoint reads and writes, made safe (see the module docstring).
 
@@ -174,6 +178,14 @@ class Seq2SeqCLI(LightningCLI):
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_NAMES:
             load_checkpoint_safely(ckpt_path)  # before LightningCLI reads its hyperparameters
 
+    def instantiate_classes(self) -> None:
+        try:
+            super().instantiate_classes()
+        except (DataError, CheckpointError):
+            raise
+        except ValueError as error:  # an option value the model, data or trainer refuses
+            raise OptionError(f"bad option value: {error}") from error
+
     def instantiate_trainer(self, **kwargs):
         trainer = super().instantiate_trainer(**kwargs)
         trainer.strategy.checkpoint_io = SafeCheckpointIO()  # also over a --trainer.plugins one
@@ -228,7 +240,7 @@ def main(args: list[str] | None = None) -> int:
             args=args,
             parser_kwargs={"prog": PROG},
         )
-    except CheckpointError as error:
+    except (CheckpointError, OptionError) as error:
         return fail(PROG, error, EXIT_USAGE_ERROR)
     except (DataError, RunDirectoryInUse, DivergedError) as error:
         return fail(PROG, error, EXIT_INPUT_ERROR)

@@ -30,17 +30,15 @@ GRU_FORMS = ("paper", "reset_after")
 INITS = ("paper", "pytorch")
 
 
-@dataclass
-class ModelConfig:
-    """Everything needed to rebuild a :class:`Seq2Seq`; saved in every checkpoint.
+@dataclass(frozen=True)
+class ModelOptions:
+    """The network's shape: what a user chooses (``--model.network.*`` in training).
 
     Paper values (Cho et al. 2014; Bahdanau et al. 2015 in brackets): embedding_size 100
     [620], hidden_size 1000, maxout_size 500, output_rank 100 (the paper's rank-100 G),
-    vocabularies of 15k [30k] words, gru_form "paper", init "paper", attention "none".
+    gru_form "paper", init "paper", attention "none".
     """
 
-    src_vocab_size: int
-    tgt_vocab_size: int
     embedding_size: int = 256
     hidden_size: int = 512
     maxout_size: int = 256
@@ -60,8 +58,7 @@ class ModelConfig:
         _check_choice("gru_form", self.gru_form, GRU_FORMS)
         _check_choice("init", self.init, INITS)
         _check_choice("attention", self.attention, ATTENTION_KINDS)
-        for name in ("src_vocab_size", "tgt_vocab_size", "embedding_size", "hidden_size",
-                     "maxout_size", "num_layers"):
+        for name in ("embedding_size", "hidden_size", "maxout_size", "num_layers"):
             if getattr(self, name) < 1:
                 raise ValueError(f"model option {name} must be positive, got {getattr(self, name)}")
         for name in ("dropout_embedding", "dropout_hidden", "dropout_readout"):
@@ -78,6 +75,26 @@ class ModelConfig:
     def output_features(self) -> int:
         """Size of the vector the final vocabulary projection reads."""
         return self.output_rank or self.maxout_size
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelConfig(ModelOptions):
+    """Everything needed to rebuild a :class:`Seq2Seq`: the options and the vocabulary
+    sizes (the paper's: 15k [30k] words), which the data decides; saved in every checkpoint.
+    """
+
+    src_vocab_size: int
+    tgt_vocab_size: int
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        for name in ("src_vocab_size", "tgt_vocab_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"model option {name} must be positive, got {getattr(self, name)}")
+
+    @classmethod
+    def of(cls, options: ModelOptions, src_vocab_size: int, tgt_vocab_size: int) -> ModelConfig:
+        return cls(**asdict(options), src_vocab_size=src_vocab_size, tgt_vocab_size=tgt_vocab_size)
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import fields
+from dataclasses import asdict, dataclass
+from typing import Protocol
 
 import pytorch_lightning as pl
 import torch
@@ -13,8 +14,9 @@ import torch.distributed as dist
 from seq2seq.batching import Batch
 from seq2seq.checkpoint import CHECKPOINT_KEY, translation_payload
 from seq2seq.metrics import corpus_scores
-from seq2seq.model import ModelConfig, Seq2Seq
-from seq2seq.search import greedy_search
+from seq2seq.model import ModelConfig, ModelOptions, Seq2Seq
+from seq2seq.search import SearchOptions, greedy_search
+from seq2seq.tokenizer import TokenizerPair
 
 OPTIMIZERS = ("adam", "adamw", "adadelta")
 SCHEDULES = ("constant", "inverse_sqrt", "plateau")
@@ -24,61 +26,77 @@ class DivergedError(ArithmeticError):
     """The training loss became NaN or infinite; the run stops before it updates the weights."""
 
 
+@dataclass(frozen=True)
+class OptimizationOptions:
+    """How to train (``--model.optimization.*``).
+
+    optimizer: adam | adamw | adadelta (the paper's: rho 0.95, eps 1e-6, lr 1.0).
+    lr, weight_decay, adam_betas, adadelta_rho, adadelta_eps: the optimizer's.
+    lr_schedule: constant (after an optional linear warmup of ``warmup_steps``) |
+        inverse_sqrt (linear warmup, then lr·sqrt(warmup/step)) | plateau (multiply by
+        ``plateau_factor`` when validation BLEU has not improved for ``plateau_patience``
+        validations).
+    label_smoothing: cross-entropy label smoothing.
+    """
+
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    adadelta_rho: float = 0.95
+    adadelta_eps: float = 1e-6
+    lr_schedule: str = "constant"
+    warmup_steps: int = 0
+    plateau_factor: float = 0.5
+    plateau_patience: int = 1
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {list(OPTIMIZERS)}, got {self.optimizer!r}")
+        if self.lr_schedule not in SCHEDULES:
+            raise ValueError(f"lr_schedule must be one of {list(SCHEDULES)}, "
+                             f"got {self.lr_schedule!r}")
+
+
+class EvaluationData(Protocol):
+    """What the training module reads from its data module (a TranslationDataModule)."""
+
+    src_lang: str
+    tgt_lang: str
+
+    @property
+    def tokenizers(self) -> TokenizerPair: ...
+
+    def references(self, split: str) -> list[str]:
+        """The detokenized targets of ``split``, in corpus order (``Batch.index``)."""
+
+
 class TranslationModule(pl.LightningModule):
     """Trains a Seq2Seq with teacher forcing; validates by greedy decoding and sacreBLEU.
 
-    Model options are :class:`seq2seq.model.ModelConfig`'s (the vocabulary sizes are
-    linked from the data module). Training options:
-        optimizer: adam | adamw | adadelta (the paper's: rho 0.95, eps 1e-6, lr 1.0).
-        lr, weight_decay, adam_betas, adadelta_rho, adadelta_eps.
-        lr_schedule: constant (after an optional linear warmup) | inverse_sqrt (linear
-            warmup for ``warmup_steps``, then lr·sqrt(warmup/step)) | plateau (multiply by
-            ``plateau_factor`` when validation BLEU has not improved for
-            ``plateau_patience`` validations).
-        label_smoothing: cross-entropy label smoothing.
-        val_max_len_a, val_max_len_b: greedy decoding stops at a·source_length + b tokens.
+    Args:
+        network: the model's shape (:class:`seq2seq.model.ModelOptions`).
+        optimization: :class:`OptimizationOptions`.
+        src_vocab_size, tgt_vocab_size: linked from the data module by the CLI.
+        val_max_len_a, val_max_len_b: greedy decoding in validation stops at
+            a·source_length + b tokens.
     """
 
-    def __init__(
-        self,
-        src_vocab_size: int = 0,
-        tgt_vocab_size: int = 0,
-        embedding_size: int = 256,
-        hidden_size: int = 512,
-        maxout_size: int = 256,
-        output_rank: int | None = None,
-        gru_form: str = "reset_after",
-        num_layers: int = 1,
-        bidirectional_encoder: bool = False,
-        dropout_embedding: float = 0.0,
-        dropout_hidden: float = 0.0,
-        dropout_readout: float = 0.0,
-        tie_embeddings: bool = False,
-        init: str = "paper",
-        attention: str = "none",
-        attention_size: int | None = None,
-        optimizer: str = "adam",
-        lr: float = 1e-3,
-        weight_decay: float = 0.0,
-        adam_betas: tuple[float, float] = (0.9, 0.999),
-        adadelta_rho: float = 0.95,
-        adadelta_eps: float = 1e-6,
-        lr_schedule: str = "constant",
-        warmup_steps: int = 0,
-        plateau_factor: float = 0.5,
-        plateau_patience: int = 1,
-        label_smoothing: float = 0.0,
-        val_max_len_a: float = 1.5,
-        val_max_len_b: int = 10,
-    ):
+    def __init__(self, network: ModelOptions = ModelOptions(),  # noqa: B008 (frozen)
+                 optimization: OptimizationOptions = OptimizationOptions(),
+                 src_vocab_size: int = 0, tgt_vocab_size: int = 0,
+                 val_max_len_a: float = 1.5, val_max_len_b: int = 10):
         super().__init__()
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"model.optimizer must be one of {list(OPTIMIZERS)}, got {optimizer!r}")
-        if lr_schedule not in SCHEDULES:
-            raise ValueError(f"model.lr_schedule must be one of {list(SCHEDULES)}, got {lr_schedule!r}")
-        self.save_hyperparameters()
-        options = {f.name: self.hparams[f.name] for f in fields(ModelConfig)}
-        self.model = Seq2Seq(ModelConfig(**options))
+        self.optimization = optimization
+        self.validation_search = SearchOptions(beam_size=1, max_len_a=val_max_len_a,
+                                               max_len_b=val_max_len_b)
+        # Plain values only, so that checkpoints load weights-only.
+        self.save_hyperparameters({
+            "network": asdict(network), "optimization": asdict(self.optimization),
+            "src_vocab_size": src_vocab_size, "tgt_vocab_size": tgt_vocab_size,
+            "val_max_len_a": val_max_len_a, "val_max_len_b": val_max_len_b})
+        self.model = Seq2Seq(ModelConfig.of(network, src_vocab_size, tgt_vocab_size))
         self._eval_outputs: list[tuple[int, list[int]]] = []
         self._last_step_time: float | None = None
         self._tokens_per_second = 0.0
@@ -86,14 +104,14 @@ class TranslationModule(pl.LightningModule):
     # ---- the data module's side ----------------------------------------------------------
 
     @property
-    def data(self):
+    def data(self) -> EvaluationData:
         return self.trainer.datamodule
 
     # ---- training ---------------------------------------------------------------------
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out,
-                             label_smoothing=self.hparams.label_smoothing)
+                             label_smoothing=self.optimization.label_smoothing)
         self._check_finite(loss)
         tokens = batch.num_tgt_tokens
         self._update_throughput(tokens)
@@ -115,7 +133,7 @@ class TranslationModule(pl.LightningModule):
         where = f"{float(loss):g}" if not finite else "not finite on another rank"
         raise DivergedError(
             f"training loss {where} at step {self.global_step} (epoch {self.current_epoch}): "
-            "the run diverged; the checkpoints written before it are kept. Lower --model.lr "
+            "the run diverged; the checkpoints written before it are kept. Lower --model.optimization.lr "
             "or set --trainer.gradient_clip_val")
 
     def _update_throughput(self, tokens: int) -> None:
@@ -142,9 +160,9 @@ class TranslationModule(pl.LightningModule):
         _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
         tokens = batch.num_tgt_tokens
         self.log(f"{prefix}_loss", loss, batch_size=tokens, sync_dist=True)
+        search = self.validation_search
         hypotheses = greedy_search(self.model, batch.src, batch.src_lengths,
-                                   max_len_a=self.hparams.val_max_len_a,
-                                   max_len_b=self.hparams.val_max_len_b)
+                                   max_len_a=search.max_len_a, max_len_b=search.max_len_b)
         for index, length, hypothesis in zip(batch.index.tolist(), batch.src_lengths.tolist(),
                                              hypotheses):
             # An empty source translates to an empty line, as in seq2seq-translate.
@@ -178,12 +196,11 @@ class TranslationModule(pl.LightningModule):
         loss = self.trainer.callback_metrics.get(f"{prefix}_loss")
         if loss is not None:
             self.log(f"{prefix}_ppl", math.exp(min(float(loss), 50.0)), sync_dist=False)
-        self.last_scores = {prefix: scores}
 
     # ---- optimisation -----------------------------------------------------------------
 
     def configure_optimizers(self):
-        h = self.hparams
+        h = self.optimization
         params = self.model.parameters()
         if h.optimizer == "adadelta":
             optimizer = torch.optim.Adadelta(params, lr=h.lr, rho=h.adadelta_rho, eps=h.adadelta_eps,

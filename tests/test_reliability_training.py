@@ -281,12 +281,12 @@ def test_only_the_launching_process_takes_the_lock(monkeypatch, environment, lau
 def test_a_diverging_run_stops_with_one_line_and_keeps_the_good_checkpoints(run_copy, cache,
                                                                             capsys):
     before = checkpoint_files(run_copy)
-    status = main(fit_args(run_copy, cache, "--trainer.max_epochs", "3", "--model.lr", "1e30",
+    status = main(fit_args(run_copy, cache, "--trainer.max_epochs", "3", "--model.optimization.lr", "1e30",
                            "--trainer.gradient_clip_val", "null"))
     assert status == 1
     assert error_line(capsys) == (
         "seq2seq-train: error: training loss nan at step 1 (epoch 0): the run diverged; the "
-        "checkpoints written before it are kept. Lower --model.lr or set "
+        "checkpoints written before it are kept. Lower --model.optimization.lr or set "
         "--trainer.gradient_clip_val")
     assert checkpoint_files(run_copy) == before
 

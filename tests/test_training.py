@@ -19,8 +19,9 @@ from seq2seq.module import TranslationModule
 REPO = Path(__file__).resolve().parents[1]
 CONFIGS = sorted((REPO / "configs").glob("*.yaml"))
 
-TINY_MODEL = ["--model.embedding_size", "32", "--model.hidden_size", "48", "--model.maxout_size", "32",
-              "--model.init", "pytorch", "--model.lr", "0.005"]
+TINY_MODEL = ["--model.network.embedding_size", "32", "--model.network.hidden_size", "48",
+              "--model.network.maxout_size", "32",
+              "--model.network.init", "pytorch", "--model.optimization.lr", "0.005"]
 
 
 def tiny_data(cache: Path, sizes="{train: 600, validation: 60, test: 60}") -> list[str]:
@@ -113,17 +114,36 @@ def test_resume_mid_epoch_is_exact(tmp_path, cache):
 def test_last_checkpoint_follows_epochs_that_did_not_improve(tmp_path, cache):
     """lr 0: validation BLEU never improves after epoch 0, yet last.ckpt is the final state."""
     root = tmp_path / "run"
-    main(fit_args(root, cache, "--trainer.max_epochs", "3", "--model.lr", "0.0"))
+    main(fit_args(root, cache, "--trainer.max_epochs", "3", "--model.optimization.lr", "0.0"))
     best = read_checkpoint(next((root / "checkpoints").glob("best-*.ckpt")))
     last = read_checkpoint(root / "checkpoints" / "last.ckpt")
     assert best["epoch"] == 0
     assert last["global_step"] == 3 * best["global_step"] and last["epoch"] == 2
 
 
-def test_last_checkpoint_as_a_link_is_refused(tmp_path, cache):
-    with pytest.raises(ValueError, match="checkpoint.save_last"):
-        main(fit_args(tmp_path / "run", cache, "--checkpoint.save_last", "link"))
+def test_last_checkpoint_as_a_link_is_refused(tmp_path, cache, capsys):
+    assert main(fit_args(tmp_path / "run", cache, "--checkpoint.save_last", "link")) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        "seq2seq-train: error: bad option value: checkpoint.save_last: 'link' is not supported "
+        "(last.ckpt would stay linked to the best checkpoint, not the last state); use true")
+    assert "Traceback" not in err
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--model.optimization.optimizer", "sgd"],
+     "optimizer must be one of ['adam', 'adamw', 'adadelta'], got 'sgd'"),
+    (["--model.network.hidden_size", "0"], "model option hidden_size must be positive, got 0"),
+    (["--data.batch_size", "16"],
+     "give exactly one of data.max_tokens and data.batch_size (set the other to null)"),
+])
+def test_option_values_the_classes_refuse_are_one_line_usage_errors(tmp_path, cache, capsys,
+                                                                     option, message):
+    assert main(fit_args(tmp_path / "run", cache, *option)) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == f"seq2seq-train: error: bad option value: {message}"
+    assert "Traceback" not in err
 
 
 def test_seeded_runs_are_reproducible(tmp_path, cache):
