@@ -32,11 +32,13 @@ import re
 import shutil
 import sys
 from pathlib import Path
+from typing import Literal
 
 import torch
 from pytorch_lightning.callbacks import EarlyStopping, ModelCheckpoint
 from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins import TorchCheckpointIO
+from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_only
 
 from seq2seq.checkpoint import CheckpointError, atomic_write, first_non_finite, read_checkpoint
@@ -53,40 +55,46 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 
 class BestCheckpoint(ModelCheckpoint):
-    """ModelCheckpoint that also keeps a copy of the best checkpoint at ``<root>/best.ckpt``,
-    and writes ``last.ckpt`` after every validation (at every train epoch end where
-    checkpoints are taken there instead), also when ``every_n_epochs`` skips the top-k.
+    """ModelCheckpoint that keeps a copy of the best checkpoint at ``<root>/best.ckpt``, and
+    writes ``last.ckpt`` itself at every epoch end and after every validation within an
+    epoch (one at an epoch's end is followed by the epoch end's write).
 
     pytorch-lightning 2.6 writes ``last.ckpt`` only when it also writes a top-k checkpoint:
     after validations that do not improve, ``last.ckpt`` would hold an older state and
-    resuming from it would silently drop the epochs since. ``save_last="link"`` has the
-    same flaw (the link stays on the older file) and is refused.
+    resuming from it would silently drop the epochs since. So Lightning's own ``save_last``
+    is off here, and ``last.ckpt`` is written through the public ``Trainer.save_checkpoint``.
+    ``save_last="link"`` is refused (a link would stay on the older best file).
     """
 
     _copied: str = ""
 
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if self.save_last == "link":
+    def __init__(self, *args, save_last: bool | Literal["link"] | None = None, **kwargs) -> None:
+        if save_last == "link":
             raise ValueError("checkpoint.save_last: 'link' is not supported (last.ckpt would stay "
                              "linked to the best checkpoint, not the last state); use true")
+        super().__init__(*args, save_last=False, **kwargs)
+        self.write_last = bool(save_last)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if not self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
+        if trainer.state.fn != TrainerFn.FITTING:  # validate/test: write no checkpoint
+            return
+        if not trainer.is_last_batch:
+            self._save_last(trainer)
         self._copy_best(trainer)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         super().on_train_epoch_end(trainer, pl_module)
-        if self._should_save_on_train_epoch_end(trainer):
-            self._save_last_if_missed(trainer)
+        self._save_last(trainer)
         self._copy_best(trainer)
 
-    def _save_last_if_missed(self, trainer) -> None:
-        """Write last.ckpt now unless this step was already saved (or saving is off)."""
-        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+    def _save_last(self, trainer) -> None:
+        """Write last.ckpt (every rank calls this: saving is collective)."""
+        if not self.write_last or trainer.sanity_checking or trainer.fast_dev_run:
+            return
+        path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
+        trainer.save_checkpoint(path)
+        self.last_model_path = path
 
     @rank_zero_only
     def _copy_best(self, trainer) -> None:
@@ -106,17 +114,18 @@ class BestCheckpoint(ModelCheckpoint):
 
 
 class SaveConfigBesideCheckpoints(SaveConfigCallback):
-    """Writes the resolved config to ``<trainer.default_root_dir>/config.yaml`` (not a log dir)."""
+    """Writes the resolved config beside the checkpoints, not into a log dir:
+    ``<root>/config.yaml`` for ``fit``, ``<root>/config.<stage>.yaml`` for ``validate``
+    and ``test`` (so that they never replace the training run's)."""
 
-    def setup(self, trainer, pl_module, stage: str) -> None:
-        if self.already_saved:
-            return
-        if trainer.is_global_zero:
-            root = Path(trainer.default_root_dir)
-            root.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, root / self.config_filename, skip_none=False,
-                             overwrite=True, multifile=self.multifile)
-        self.already_saved = trainer.strategy.broadcast(True)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, save_to_log_dir=False, **kwargs)
+
+    def save_config(self, trainer, pl_module, stage: str) -> None:
+        stage = TrainerFn(stage).value  # "fit", "validate", "test"
+        name = self.config_filename if stage == "fit" else f"config.{stage}.yaml"
+        with atomic_write(Path(trainer.default_root_dir) / name) as stream:
+            stream.write(self.parser.dump(self.config, skip_none=False).encode())
 
 
 class OptionError(ValueError):

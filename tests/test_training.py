@@ -83,12 +83,17 @@ def test_checkpoint_carries_everything_to_translate(trained):
 
 def test_validate_and_test_subcommands(trained, capsys):
     root, cache = trained
+    training_config = (root / "config.yaml").read_text()
+    written = {path: path.stat().st_mtime_ns for path in root.rglob("*.ckpt")}
     for command in ("validate", "test"):
-        main([command, "--trainer.default_root_dir", str(root), "--trainer.accelerator", "cpu",
-              "--trainer.enable_progress_bar", "false", "--ckpt_path", str(root / "best.ckpt"),
-              *TINY_MODEL, *tiny_data(cache)])
+        assert main([command, "--trainer.default_root_dir", str(root), "--trainer.accelerator",
+                     "cpu", "--trainer.enable_progress_bar", "false", "--ckpt_path",
+                     str(root / "best.ckpt"), *TINY_MODEL, *tiny_data(cache)]) == 0
         printed = capsys.readouterr().out
         assert ("val_bleu" if command == "validate" else "test_bleu") in printed
+        assert f"ckpt_path: {root / 'best.ckpt'}" in (root / f"config.{command}.yaml").read_text()
+    assert (root / "config.yaml").read_text() == training_config  # the fit's, kept
+    assert {path: path.stat().st_mtime_ns for path in root.rglob("*.ckpt")} == written
 
 
 def test_fit_prints_best_checkpoint_last(tmp_path, cache, capsys):
