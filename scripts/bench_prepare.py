@@ -41,27 +41,29 @@ def main(argv: list[str] | None = None) -> int:
         os.environ["HF_DATASETS_CACHE"] = str(Path(cache) / "datasets")  # before datasets loads
         import torch
 
-        from seq2seq.datamodule import SPLITS, TranslationDataModule
+        from seq2seq.datamodule import TranslationDataModule
+        from seq2seq.preparation import SPLITS
 
         module = TranslationDataModule(**{**options, "cache_dir": cache})
-        if module.hparams.streaming:
+        preparation = module.preparation
+        if preparation.streaming:
             sys.exit("bench_prepare.py: streaming corpora are prepared lazily; set streaming=false")
         timings = {}
         start = time.perf_counter()
-        if module.source == "demo":
-            module._resolved_source()  # writes the generated corpus as text files
+        if preparation.source == "demo":
+            preparation.resolved_source()  # writes the generated corpus as text files
             timings["generate demo corpus"] = time.perf_counter() - start
         mark = time.perf_counter()
-        raw = module._load_raw()
+        raw = preparation.load_raw()
         timings["load (datasets)"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        tokenizers = module._train_tokenizers(raw["train"])
+        tokenizers = preparation.train_tokenizers(raw["train"])
         torch.save(tokenizers.to_dict(), Path(cache) / "tokenizers.pt")
         timings["train + save sentencepiece"] = time.perf_counter() - mark
         sizes = {}
         for split in SPLITS:
             mark = time.perf_counter()
-            tokenized = module._tokenize_split(raw[split], tokenizers, split)
+            tokenized = preparation.tokenize_split(raw[split], tokenizers, split)
             tokenized.save_to_disk(str(Path(cache) / "prepared" / split))
             timings[f"tokenize + save {split}"] = time.perf_counter() - mark
             sizes[split] = (len(raw[split]), len(tokenized))

@@ -1,17 +1,9 @@
-"""The Lightning data module: corpus -> subword ids -> token-budget batches, prepared once.
-
-Preparation (tokenizer training on the train split, tokenization of every split through
-``datasets.map``) is cached under ``cache_dir`` in a folder named by a hash of everything
-that affects it, guarded by a file lock so that DDP ranks (or a second run) reuse it.
+"""The Lightning data module: a prepared corpus (:mod:`seq2seq.preparation`) as token-budget
+batches for training, validation and test, sharded across DDP ranks, resumable mid-epoch.
 """
 
 from __future__ import annotations
 
-import functools
-import hashlib
-import json
-import logging
-import os
 import random
 from collections.abc import Iterator
 from functools import partial
@@ -21,7 +13,6 @@ import datasets
 import pytorch_lightning as pl
 import torch
 from datasets.distributed import split_dataset_by_node
-from filelock import FileLock
 from torch.utils.data import DataLoader, IterableDataset
 
 from seq2seq.batching import (
@@ -33,19 +24,14 @@ from seq2seq.batching import (
     padded_length,
     token_budget_batches,
 )
-from seq2seq.data import DataError, file_digest, load_parallel
-from seq2seq.demo import DEFAULT_SIZES, write_corpus
+from seq2seq.preparation import (
+    DEMO_SOURCE,
+    SPLITS,
+    CorpusPreparation,
+    default_cache_dir,
+    tokenizers_from,
+)
 from seq2seq.tokenizer import TokenizerPair
-
-log = logging.getLogger(__name__)
-
-DEMO_SOURCE = "demo"
-SPLITS = ("train", "validation", "test")
-_CACHE_VERSION = 1
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get("SEQ2SEQ_CACHE", Path.home() / ".cache" / "seq2seq"))
 
 
 class ResumableDataLoader(DataLoader):
@@ -135,117 +121,28 @@ class TranslationDataModule(pl.LightningDataModule):
         self.source, self.src_lang, self.tgt_lang = source, src_lang, tgt_lang
         self.max_length = max_length
         self.boundaries = bucket_boundaries(max_length + 1)
+        self.preparation = CorpusPreparation(
+            source=source, src_lang=src_lang, tgt_lang=tgt_lang, config=config,
+            split_stems=split_stems, streaming=streaming, vocab_size=vocab_size,
+            joint_vocab=joint_vocab, tokenizer_type=tokenizer_type,
+            character_coverage=character_coverage, tokenizer_sample_size=tokenizer_sample_size,
+            max_length=max_length, seed=seed, demo_sizes=demo_sizes, num_proc=num_proc,
+            cache_root=Path(cache_dir) if cache_dir else default_cache_dir())
         self._tokenizers: TokenizerPair | None = None
         self._splits: dict[str, datasets.Dataset] = {}
         self._references: dict[str, list[str]] = {}
 
     # ---- preparation ------------------------------------------------------------------
 
-    @property
-    def cache_root(self) -> Path:
-        return Path(self.hparams.cache_dir) if self.hparams.cache_dir else default_cache_dir()
-
-    def _preparation_key(self) -> str:
-        keys = ("source", "src_lang", "tgt_lang", "config", "split_stems", "streaming", "vocab_size",
-                "joint_vocab", "tokenizer_type", "character_coverage", "tokenizer_sample_size",
-                "max_length", "seed", "demo_sizes")
-        options = {key: self.hparams[key] for key in keys}
-        options["version"] = _CACHE_VERSION
-        options["source_files"] = _local_fingerprint(self.hparams.source)
-        return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-    @functools.cached_property
-    def prepared_dir(self) -> Path:
-        return self.cache_root / f"prepared-{self._preparation_key()}"  # hashes the files once
-
     def prepare_data(self) -> None:
-        self._prepare()
-
-    def _prepare(self) -> None:
-        """Train the tokenizers and tokenize every split, once; later calls reuse the cache."""
-        done = self.prepared_dir / "done"
-        if done.exists():
-            return
-        self.prepared_dir.mkdir(parents=True, exist_ok=True)
-        with FileLock(str(self.prepared_dir) + ".lock"):
-            if done.exists():
-                return
-            raw = self._load_raw()
-            tokenizers = self._train_tokenizers(raw["train"])
-            torch.save(tokenizers.to_dict(), self.prepared_dir / "tokenizers.pt")
-            if self.hparams.streaming:  # only training is streamed; the rest is prepared once
-                raw = self._load_raw(streaming=False, splits=("validation", "test"))
-            for split in raw:
-                if split == "train" and self.hparams.streaming:
-                    continue
-                tokenized = self._tokenize_split(raw[split], tokenizers, split)
-                tokenized.save_to_disk(str(self.prepared_dir / split))
-            done.write_text(json.dumps(dict(self.hparams), default=str))
-
-    def _resolved_source(self) -> tuple[str, dict[str, str] | None]:
-        if self.hparams.source != DEMO_SOURCE:
-            return self.hparams.source, self.hparams.split_stems
-        sizes = self.hparams.demo_sizes or DEFAULT_SIZES
-        corpus_dir = self.cache_root / f"demo-{self.hparams.seed}-{'-'.join(str(sizes[s]) for s in SPLITS)}"
-        if not (corpus_dir / "done").exists():
-            corpus_dir.mkdir(parents=True, exist_ok=True)
-            with FileLock(str(corpus_dir) + ".lock"):
-                if not (corpus_dir / "done").exists():
-                    write_corpus(corpus_dir, sizes=dict(sizes), seed=self.hparams.seed,
-                                 src_lang="en", tgt_lang="de", overwrite=True)
-                    (corpus_dir / "done").touch()
-        if {self.src_lang, self.tgt_lang} != {"en", "de"}:
-            raise DataError(f"the demo corpus is English-German; got data.src_lang={self.src_lang!r}, "
-                            f"data.tgt_lang={self.tgt_lang!r}")
-        return str(corpus_dir), None
-
-    def _load_raw(self, streaming: bool | None = None, splits: tuple[str, ...] = SPLITS) -> dict:
-        source, stems = self._resolved_source()
-        return load_parallel(source, self.src_lang, self.tgt_lang, config=self.hparams.config,
-                             split_stems=stems, splits=splits,
-                             streaming=self.hparams.streaming if streaming is None else streaming)
-
-    def _train_tokenizers(self, train) -> TokenizerPair:
-        limit = self.hparams.tokenizer_sample_size
-        src, tgt = [], []
-        for i, row in enumerate(train):
-            if i >= limit and self.hparams.streaming:
-                break
-            src.append(row["src"])
-            tgt.append(row["tgt"])
-        return TokenizerPair.train(
-            src, tgt, joint=self.hparams.joint_vocab, vocab_size=self.hparams.vocab_size,
-            model_type=self.hparams.tokenizer_type, character_coverage=self.hparams.character_coverage,
-            input_sentence_size=limit, seed=self.hparams.seed,
-        )
-
-    def _tokenize_split(self, dataset: datasets.Dataset, tokenizers: TokenizerPair, split: str):
-        dataset = dataset.map(lambda row, index: {"index": index}, with_indices=True)
-        encode = partial(_encode_rows, tokenizers=tokenizers.to_dict())
-        num_proc = self.hparams.num_proc
-        if num_proc is None:
-            num_proc = min(2, os.cpu_count() or 1) if len(dataset) > 50_000 else None
-        tokenized = dataset.map(encode, batched=True, num_proc=num_proc,
-                                desc=f"tokenizing {split}")
-        if split == "train":
-            before = len(tokenized)
-            tokenized = tokenized.filter(
-                lambda row: 0 < len(row["src_ids"]) <= self.max_length
-                and 0 < len(row["tgt_ids"]) < self.max_length)
-            dropped = before - len(tokenized)
-            if dropped:
-                log.warning("dropped %d of %d training pairs longer than data.max_length=%d "
-                            "subword tokens", dropped, before, self.max_length)
-        return tokenized
+        self.preparation.prepare()
 
     # ---- what the model and the training module need -----------------------------------
 
     @property
     def tokenizers(self) -> TokenizerPair:
         if self._tokenizers is None:
-            self._prepare()
-            state = torch.load(self.prepared_dir / "tokenizers.pt", weights_only=True)
-            self._tokenizers = TokenizerPair.from_dict(state)
+            self._tokenizers = self.preparation.tokenizers()
         return self._tokenizers
 
     @property
@@ -257,12 +154,11 @@ class TranslationDataModule(pl.LightningDataModule):
         return self.tokenizers.target.vocab_size
 
     def setup(self, stage: str | None = None) -> None:
-        self._prepare()
         for split in SPLITS:
             if split == "train" and self.hparams.streaming:
                 continue
             if split not in self._splits:
-                self._splits[split] = datasets.load_from_disk(str(self.prepared_dir / split))
+                self._splits[split] = self.preparation.prepared_split(split)
 
     def references(self, split: str) -> list[str]:
         """The raw (detokenized) target sentences of a split, in corpus order."""
@@ -270,10 +166,6 @@ class TranslationDataModule(pl.LightningDataModule):
             self.setup()
             self._references[split] = list(self._splits[split]["tgt"])
         return self._references[split]
-
-    def sources(self, split: str) -> list[str]:
-        self.setup()
-        return list(self._splits[split]["src"])
 
     # ---- loaders ----------------------------------------------------------------------
 
@@ -331,37 +223,6 @@ class TranslationDataModule(pl.LightningDataModule):
         return batch
 
 
-def _local_fingerprint(source: str) -> list:
-    """Content hashes of a local source's files, so that any edit re-prepares the data.
-
-    Sizes and modification times would miss an edit that keeps the size within the
-    file system's timestamp resolution (a second on some), or one whose time was restored.
-    """
-    path = Path(source)
-    if not path.exists():
-        return []
-    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
-    return [(str(p), file_digest(p)) for p in files]
-
-
-_TOKENIZER_CACHE: dict[int, TokenizerPair] = {}
-
-
-def _tokenizers_from(state: dict) -> TokenizerPair:
-    """Rebuild tokenizers once per process (map workers receive the serialised state)."""
-    key = id(state)
-    if key not in _TOKENIZER_CACHE:
-        _TOKENIZER_CACHE.clear()
-        _TOKENIZER_CACHE[key] = TokenizerPair.from_dict(state)
-    return _TOKENIZER_CACHE[key]
-
-
-def _encode_rows(rows: dict, tokenizers: dict) -> dict:
-    pair = _tokenizers_from(tokenizers)
-    return {"src_ids": pair.source.encode_batch(rows["src"]),
-            "tgt_ids": pair.target.encode_batch(rows["tgt"])}
-
-
 def _padded_lengths(dataset: datasets.Dataset) -> list[int]:
     """Per example, the padded length that matters for batching (:func:`padded_length`)."""
     return [padded_length(len(s), len(t)) for s, t in zip(dataset["src_ids"], dataset["tgt_ids"])]
@@ -391,7 +252,7 @@ def _collate_fixed(rows: list[dict], boundaries: list[int]) -> Batch:
 
 def _collate_sampled(rows: list[dict], tokenizers: dict, alpha: float, max_length: int) -> Batch:
     """Training batches with freshly sampled segmentations (subword regularisation)."""
-    pair = _tokenizers_from(tokenizers)
+    pair = tokenizers_from(tokenizers)
     examples = [{"src_ids": pair.source.encode(row["src"], sample=True, alpha=alpha)[:max_length],
                  "tgt_ids": pair.target.encode(row["tgt"], sample=True, alpha=alpha)[: max_length - 1],
                  "index": row["index"]} for row in rows]
@@ -415,7 +276,7 @@ class StreamingBatches(IterableDataset):
         self.epoch = epoch
 
     def __iter__(self) -> Iterator[Batch]:
-        stream = self.data._load_raw(streaming=True)["train"]
+        stream = self.data.preparation.load_raw(streaming=True)["train"]
         stream = split_dataset_by_node(stream, rank=self.rank, world_size=self.world_size)
         worker = torch.utils.data.get_worker_info()
         tokenizers = self.data.tokenizers
@@ -426,7 +287,7 @@ class StreamingBatches(IterableDataset):
                 continue
             src = tokenizers.source.encode(row["src"])
             tgt = tokenizers.target.encode(row["tgt"])
-            if 0 < len(src) <= self.data.max_length and 0 < len(tgt) < self.data.max_length:
+            if self.data.preparation.keeps(src, tgt):
                 buffer.append({"src_ids": src, "tgt_ids": tgt, "index": index})
             if len(buffer) >= self.buffer_size:
                 yield from self._batches(buffer, rng)
