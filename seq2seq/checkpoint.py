@@ -159,14 +159,68 @@ def model_state_dict(checkpoint: dict) -> dict[str, torch.Tensor]:
             if name.startswith(STATE_PREFIX)}
 
 
-def load_translation_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> TranslationCheckpoint:
-    """Rebuild the model (in eval mode, on ``device``) and its tokenizers from one file."""
-    checkpoint = read_checkpoint(path)
+@dataclass
+class CheckedParts:
+    """A checkpoint's model options, weights and tokenizers, checked to fit each other."""
+
+    config: ModelConfig
+    weights: dict[str, torch.Tensor]
+    tokenizers: TokenizerPair
+
+
+def checked_parts(path: str | os.PathLike, checkpoint: dict) -> CheckedParts:
+    """The parts of a :func:`read_checkpoint` dict, or a one-line CheckpointError naming
+    ``path``: options that do not parse, weights missing or of another shape than the
+    options need (compared before any model is built, so that a tampered size costs no
+    memory), subword vocabularies larger than the model's, or a NaN or infinite weight."""
     payload = checkpoint[CHECKPOINT_KEY]
     try:
-        model = Seq2Seq(ModelConfig.from_dict(payload["model_config"]))
-        model.load_state_dict(model_state_dict(checkpoint))
+        config = ModelConfig.from_dict(payload["model_config"])
         tokenizers = TokenizerPair.from_dict(payload["tokenizers"])
     except (KeyError, RuntimeError, ValueError, TypeError) as error:
         raise CheckpointError(f"{path} is damaged: {error}") from error
-    return TranslationCheckpoint(model.to(device).eval(), tokenizers, payload["src_lang"], payload["tgt_lang"])
+    weights = model_state_dict(checkpoint)
+    problem = (weights_misfit(config, weights) or _misfit_vocabulary(config, tokenizers)
+               or _non_finite_weight(weights))
+    if problem:
+        raise CheckpointError(f"{path}: {problem}")
+    return CheckedParts(config, weights, tokenizers)
+
+
+def weights_misfit(config: ModelConfig, weights: dict[str, torch.Tensor]) -> str | None:
+    """The first weight missing, foreign or of another shape than ``config`` needs, said."""
+    with torch.device("meta"):  # shapes only: no memory, whatever the options say
+        expected = {name: tuple(t.shape) for name, t in Seq2Seq(config).state_dict().items()}
+    for name in sorted(expected.keys() | weights.keys()):
+        if name not in weights:
+            return f"weight {name} is missing"
+        if name not in expected:
+            return f"weight {name} is not one of this model's"
+        if tuple(weights[name].shape) != expected[name]:
+            return (f"weight {name} has shape {tuple(weights[name].shape)}, but the model "
+                    f"options need {expected[name]}")
+    return None
+
+
+def _misfit_vocabulary(config: ModelConfig, tokenizers: TokenizerPair) -> str | None:
+    for side, size in (("source", config.src_vocab_size), ("target", config.tgt_vocab_size)):
+        pieces = getattr(tokenizers, side).vocab_size
+        if pieces > size:
+            return f"the {side} subword model has {pieces} pieces, the model only {size}"
+    return None
+
+
+def _non_finite_weight(weights: dict[str, torch.Tensor]) -> str | None:
+    name = first_non_finite(weights)
+    return None if name is None else f"weight {name} is NaN or infinite (a diverged run?)"
+
+
+def load_translation_checkpoint(path: str | os.PathLike, device: str | torch.device = "cpu") -> TranslationCheckpoint:
+    """Rebuild the model (in eval mode, on ``device``) and its tokenizers from one file."""
+    checkpoint = read_checkpoint(path)
+    parts = checked_parts(path, checkpoint)
+    model = Seq2Seq(parts.config)
+    model.load_state_dict(parts.weights)
+    payload = checkpoint[CHECKPOINT_KEY]
+    return TranslationCheckpoint(model.to(device).eval(), parts.tokenizers, payload["src_lang"],
+                                 payload["tgt_lang"])

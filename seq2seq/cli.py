@@ -27,6 +27,7 @@ Safety:
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import shutil
@@ -40,11 +41,20 @@ from pytorch_lightning.cli import LightningCLI, SaveConfigCallback
 from pytorch_lightning.plugins import TorchCheckpointIO
 from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
-from seq2seq.checkpoint import CheckpointError, atomic_write, first_non_finite, read_checkpoint
+from seq2seq.checkpoint import (
+    CheckpointError,
+    atomic_write,
+    first_non_finite,
+    model_state_dict,
+    read_checkpoint,
+    weights_misfit,
+)
 from seq2seq.commands import EXIT_INPUT_ERROR, EXIT_USAGE_ERROR, fail, loading_checkpoint
 from seq2seq.data import DataError
 from seq2seq.datamodule import TranslationDataModule
+from seq2seq.model import ModelConfig, ModelOptions
 from seq2seq.module import DivergedError, TranslationModule
 from seq2seq.runlock import RunDirectoryInUse, RunLock, is_launching_process
 
@@ -152,6 +162,31 @@ class SafeCheckpointIO(TorchCheckpointIO):
         return load_checkpoint_safely(path)
 
 
+MODULE_ARGUMENTS = frozenset(inspect.signature(TranslationModule.__init__).parameters) - {"self"}
+
+
+def check_resumable(path, checkpoint: dict) -> None:
+    """A CheckpointError naming ``--ckpt_path`` unless its hyperparameters are this
+    TranslationModule's and its weights fit them."""
+    hparams = checkpoint.get("hyper_parameters") or {}
+    unknown = sorted(set(hparams) - MODULE_ARGUMENTS - {"_instantiator", "_class_path"})
+    if unknown:
+        raise CheckpointError(
+            f"--ckpt_path {path}: its training options {unknown} are not this version's (the "
+            "model options moved under model.network and model.optimization in December "
+            "2026); it still translates, but cannot be resumed here")
+    if "network" not in hparams:
+        return
+    try:
+        config = ModelConfig.of(ModelOptions(**hparams["network"]), hparams["src_vocab_size"],
+                                hparams["tgt_vocab_size"])
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"--ckpt_path {path}: bad model options: {error}") from error
+    problem = weights_misfit(config, model_state_dict(checkpoint))
+    if problem:
+        raise CheckpointError(f"--ckpt_path {path}: {problem}")
+
+
 def load_checkpoint_safely(path) -> dict:
     """A local checkpoint, read weights-only; a CheckpointError naming ``--ckpt_path`` else."""
     if _URL.match(str(path)):
@@ -185,7 +220,9 @@ class Seq2SeqCLI(LightningCLI):
                                   "weights-only (loading in full could run code from the file)")
         ckpt_path = self.config[subcommand].get("ckpt_path")
         if ckpt_path and ckpt_path not in LIGHTNING_CKPT_NAMES:
-            load_checkpoint_safely(ckpt_path)  # before LightningCLI reads its hyperparameters
+            # Before LightningCLI reads its hyperparameters (it would unpickle in full, and
+            # print its whole usage for hyperparameters it does not know).
+            check_resumable(ckpt_path, load_checkpoint_safely(ckpt_path))
 
     def instantiate_classes(self) -> None:
         try:
@@ -249,7 +286,7 @@ def main(args: list[str] | None = None) -> int:
             args=args,
             parser_kwargs={"prog": PROG},
         )
-    except (CheckpointError, OptionError) as error:
+    except (CheckpointError, OptionError, MisconfigurationException) as error:
         return fail(PROG, error, EXIT_USAGE_ERROR)
     except (DataError, RunDirectoryInUse, DivergedError) as error:
         return fail(PROG, error, EXIT_INPUT_ERROR)

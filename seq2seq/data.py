@@ -303,6 +303,11 @@ def _local_dataset(local: _LocalSplit, split: str, src_lang: str, tgt_lang: str,
         if isinstance(exc.__cause__, DataError):
             raise exc.__cause__ from None
         raise
+    except ValueError as exc:  # datasets: 'Instruction "train" corresponds to no data!'
+        if "corresponds to no data" not in str(exc):
+            raise
+        raise DataError(f"{', '.join(local.paths)}: no sentence pairs in the {split} "
+                        "split (the files are empty)") from None
 
 
 # ---- datasets sources: hub names, hub layout, save_to_disk --------------------------------

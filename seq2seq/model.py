@@ -59,8 +59,10 @@ class ModelOptions:
         _check_choice("init", self.init, INITS)
         _check_choice("attention", self.attention, ATTENTION_KINDS)
         for name in ("embedding_size", "hidden_size", "maxout_size", "num_layers"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model option {name} must be positive, got {getattr(self, name)}")
+            _check_positive(name, getattr(self, name))
+        for name in ("output_rank", "attention_size"):
+            if getattr(self, name) is not None:
+                _check_positive(name, getattr(self, name))
         for name in ("dropout_embedding", "dropout_hidden", "dropout_readout"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ValueError(f"model option {name} must be in [0, 1), got {getattr(self, name)}")
@@ -89,8 +91,7 @@ class ModelConfig(ModelOptions):
     def __post_init__(self) -> None:
         super().__post_init__()
         for name in ("src_vocab_size", "tgt_vocab_size"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"model option {name} must be positive, got {getattr(self, name)}")
+            _check_positive(name, getattr(self, name))
 
     @classmethod
     def of(cls, options: ModelOptions, src_vocab_size: int, tgt_vocab_size: int) -> ModelConfig:
@@ -106,6 +107,11 @@ class ModelConfig(ModelOptions):
         if unknown:
             raise ValueError(f"unknown model options {unknown}")
         return cls(**data)
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"model option {name} must be a positive integer, got {value!r}")
 
 
 def _check_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

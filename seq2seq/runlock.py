@@ -32,6 +32,9 @@ class RunLock:
 
     def __init__(self, root: Path):
         self.path = root / LOCK_NAME
+        if root.exists() and not root.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, "the run directory is not a directory",
+                                     str(root))
         root.mkdir(parents=True, exist_ok=True)
         self._file = open(self.path, "a+")  # noqa: SIM115 (held open until release())
         try:

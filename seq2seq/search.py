@@ -37,6 +37,7 @@ from seq2seq.model import Seq2Seq
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
+MAX_LEN_A, MAX_LEN_B = 1000.0, 1e6  # far past any real output, far from int64's limit
 
 
 class SearchOptionError(ValueError):
@@ -54,8 +55,8 @@ class SearchOptions:
     beam_size: beams per sentence; 1 is greedy search.
     nbest: hypotheses returned per sentence, from 1 to ``beam_size``.
     alpha: length normalisation (see the module docstring), finite and >= 0.
-    max_len_a, max_len_b: at most ``int(a * source tokens + b)`` target tokens; finite,
-        >= 0, and a one-token source may get a token (``int(a + b) >= 1``).
+    max_len_a, max_len_b: at most ``int(a * source tokens + b)`` target tokens; >= 0, at
+        most 1,000 and 1,000,000, and a one-token source may get a token (``int(a + b) >= 1``).
     min_length: target tokens before EOS is allowed, at most ``int(a + b)`` (what a
         one-token source may get), so that no sentence is forced to its maximum length.
     ban_unk: never output <unk>.
@@ -77,8 +78,8 @@ class SearchOptions:
         if self.nbest > self.beam_size:
             raise SearchOptionError("nbest", f"must be at most beam_size ({self.beam_size}), "
                                              f"got {self.nbest}")
-        for name in ("alpha", "max_len_a", "max_len_b"):
-            _check_real(name, getattr(self, name))
+        for name, upper in (("alpha", math.inf), ("max_len_a", MAX_LEN_A), ("max_len_b", MAX_LEN_B)):
+            _check_real(name, getattr(self, name), upper)
         longest_for_one_token = math.floor(self.max_len_a + self.max_len_b)
         if longest_for_one_token < 1:
             raise SearchOptionError(
@@ -103,11 +104,13 @@ def _check_integer(name: str, value: object, minimum: int) -> None:
         raise SearchOptionError(name, f"must be at least {minimum}, got {value}")
 
 
-def _check_real(name: str, value: object) -> None:
+def _check_real(name: str, value: object, upper: float) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise SearchOptionError(name, f"must be a number, got {value!r}")
     if not math.isfinite(value) or value < 0:
         raise SearchOptionError(name, f"must be finite and >= 0, got {value}")
+    if value > upper:  # lengths past these would overflow the search's integer arithmetic
+        raise SearchOptionError(name, f"must be at most {upper:g}, got {value:g}")
 
 
 @dataclass

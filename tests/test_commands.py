@@ -193,6 +193,7 @@ def test_translate_bad_checkpoint_and_bad_usage(tmp_path, capsys, checkpoint):
     (["--min-length", "1000"],
      "--min-length must be at most 11, the output length --max-len-a and --max-len-b allow"),
     (["--beam-size", "0"], "--beam-size must be at least 1, got 0"),
+    (["--max-len-b", "1e308"], "--max-len-b must be at most 1e+06, got 1e+308"),
     (["--max-tokens", "0"], "--max-tokens must be positive, got 0"),
 ])
 @pytest.mark.parametrize("command", [translate, evaluate])

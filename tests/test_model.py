@@ -96,7 +96,9 @@ def test_tied_embeddings_share_storage_and_bad_tie_is_refused():
 
 
 @pytest.mark.parametrize("option,value", [("gru_form", "lstm"), ("attention", "luong"),
-                                          ("dropout_readout", 1.0), ("hidden_size", 0)])
+                                          ("dropout_readout", 1.0), ("hidden_size", 0),
+                                          ("hidden_size", 64.0), ("num_layers", "2"),
+                                          ("output_rank", 0), ("src_vocab_size", True)])
 def test_bad_options_are_named(option, value):
     with pytest.raises(ValueError, match=option):
         ModelConfig(**{**SMALL, option: value})

@@ -4,17 +4,20 @@ Each test names the fault; the commands must refuse it with one line on stderr a
 documented exit status (seq2seq.commands), leaving every file they did not finish as it was.
 """
 
+import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
 from test_commands import make_model, output_lines, sentences, write_checkpoint, write_lines
 
-from seq2seq.commands import evaluate, score, translate
+from seq2seq.commands import average, evaluate, score, translate
 from seq2seq.tokenizer import TokenizerPair
 from seq2seq.translator import DEFAULT_MAX_LINE_TOKENS, Translator
 
@@ -222,6 +225,10 @@ def test_evaluate_empty_files_is_a_one_line_error(ckpt, tmp_path, capsys):
                           str(references), str(references)]) == 1
     assert capsys.readouterr().err == (f"seq2seq-evaluate: error: nothing to score: {source}, "
                                        f"{references}, {references} have no lines\n")
+    assert score.main(["--checkpoint", str(ckpt), "--src", str(source), "--tgt",
+                       str(references)]) == 1
+    assert capsys.readouterr().err == (f"seq2seq-score: error: nothing to score: {source}, "
+                                       f"{references} have no lines\n")
 
 
 # ---- seq2seq-score: lines too long to score --------------------------------------------------
@@ -361,3 +368,100 @@ def test_translate_into_a_closed_pipe_exits_141_quietly(trained, tmp_path):
     assert first.startswith(b'{"source": "the big dog sees the small cat near the red house 0"')
     assert returncode == 141
     assert stderr == b""
+
+
+def tampered(ckpt, tmp_path, change) -> str:
+    """A copy of ``ckpt`` after ``change(checkpoint_dict)``."""
+    checkpoint = torch.load(ckpt, weights_only=True)
+    change(checkpoint)
+    path = tmp_path / "tampered.ckpt"
+    torch.save(checkpoint, path)
+    return str(path)
+
+
+def with_nan_weight(checkpoint):
+    name = next(iter(checkpoint["state_dict"]))
+    checkpoint["state_dict"][name] = torch.full_like(checkpoint["state_dict"][name], float("nan"))
+
+
+def with_option(name, value):
+    return lambda checkpoint: checkpoint["seq2seq"]["model_config"].update({name: value})
+
+
+def with_larger_tokenizer(tokenizers):
+    text = [f"wort{i} mot{i * 7} slovo{i * 13}" for i in range(500)]
+    larger = TokenizerPair.train(text, text, joint=False, vocab_size=90)
+    assert larger.source.vocab_size > tokenizers.source.vocab_size
+    return lambda checkpoint: checkpoint["seq2seq"].update({"tokenizers": larger.to_dict()})
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (with_nan_weight, "weight src_embedding.weight is NaN or infinite (a diverged run?)"),
+    (with_option("hidden_size", 20),
+     "weight context_gates.weight has shape (48, 16), but the model options need (60, 20)"),
+    (with_option("src_vocab_size", 30_000_000),  # checked before any model is built
+     "weight src_embedding.weight has shape (SRC, 8), but the model options need (30000000, 8)"),
+    (with_option("hidden_size", 16.0), "model option hidden_size must be a positive integer"),
+    ("larger tokenizer", "the source subword model has"),
+])
+def test_a_tampered_or_diverged_checkpoint_is_refused_in_one_line(ckpt, tmp_path, tokenizers,
+                                                                  change, problem, capsys):
+    change = with_larger_tokenizer(tokenizers) if change == "larger tokenizer" else change
+    path = tampered(ckpt, tmp_path, change)
+    source = write_lines(tmp_path / "in.txt", ["a b c"])
+    for command in (translate, score):
+        inputs = (["--input", str(source)] if command is translate
+                  else ["--src", str(source), "--tgt", str(source)])
+        assert command.main(["--checkpoint", path, *inputs]) == 2
+        err = capsys.readouterr().err
+        assert len(err.splitlines()) == 1
+        assert problem.replace("SRC", str(tokenizers.source.vocab_size)) in err
+    assert average.main(["--output", str(tmp_path / "avg.ckpt"), path]) == 2
+    assert problem.replace("SRC", str(tokenizers.source.vocab_size)) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name", ["/dev/stdout", "log.txt"])
+def test_output_naming_stdout_appends_to_what_stdout_is(ckpt, tmp_path, name):
+    """``--output /dev/stdout >> log`` (or ``--output log >> log``) writes into the log:
+    it does not replace the file."""
+    source = write_lines(tmp_path / "src.en", ["a b", "c"])
+    log = tmp_path / "log.txt"
+    log.write_text("KEEP\n")
+    with open(log, "a") as stdout:
+        result = subprocess.run([sys.executable, "-m", "seq2seq.commands.translate", "--checkpoint",
+                                 str(ckpt), "--input", str(source), "--output", name],
+                                cwd=tmp_path,
+                                stdout=stdout, stderr=subprocess.PIPE, timeout=120, check=False)
+    assert result.returncode == 0, result.stderr.decode()
+    expected = Translator.from_checkpoint(ckpt).translate(["a b", "c"])
+    assert log.read_text().split("\n") == ["KEEP", *expected, ""]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_terminated_mid_output_keeps_the_previous_file_and_leaves_no_partial(ckpt, tmp_path,
+                                                                              signum):
+    source = write_lines(tmp_path / "big.en", sentences(300) * 200)
+    output = tmp_path / "prev.de"
+    output.write_text("PREVIOUS\n")
+    process = subprocess.Popen([sys.executable, "-m", "seq2seq.commands.translate", "--checkpoint",
+                                str(ckpt), "--input", str(source), "--output", str(output),
+                                "--beam-size", "5"], stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".prev.de.*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert process.poll() is None, "finished before it could be signalled"
+    process.send_signal(signum)
+    assert process.wait(timeout=60) == 128 + signum
+    assert process.stderr.read() == b""
+    assert output.read_text() == "PREVIOUS\n"
+    assert not list(tmp_path.glob(".prev.de.*"))
+
+
+def test_output_is_utf8_whatever_the_locale(ckpt, tmp_path):
+    source = write_lines(tmp_path / "src.de", ["der König sieht die Hündin"])
+    env = {**os.environ, "LC_ALL": "C", "PYTHONCOERCECLOCALE": "0", "PYTHONUTF8": "0",
+           "PYTHONIOENCODING": "ascii"}
+    result = run_module("translate", "--checkpoint", str(ckpt), "--input", str(source), "--json",
+                        env=env)
+    assert result.returncode == 0, result.stderr.decode()
+    assert json.loads(result.stdout.decode("utf-8"))["source"] == "der König sieht die Hündin"

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from test_training import REPO, TINY_MODEL, fit_args
 
 from seq2seq import module as module_of_training
@@ -202,6 +203,66 @@ def test_resuming_from_a_damaged_last_checkpoint_names_it_in_one_line(run_copy, 
     assert "version_1" not in os.listdir(run_copy / "logs")  # refused before anything ran
 
 
+def flat_hparams(checkpoint):  # as written before the options were nested (2026-11)
+    hparams = checkpoint["hyper_parameters"]
+    hparams.update(hparams.pop("network"), **hparams.pop("optimization"))
+
+
+def wider_hparams(checkpoint):
+    checkpoint["hyper_parameters"]["network"]["hidden_size"] = 64
+
+
+@pytest.mark.parametrize(("change", "problem"), [
+    (flat_hparams, "its training options ['adadelta_eps', "),
+    (wider_hparams, ("weight context_gates.weight has shape (144, 48), but the model options "
+                     "need (192, 64)")),
+])
+def test_resuming_a_checkpoint_whose_options_do_not_fit_is_one_line(run_copy, cache, capsys,
+                                                                    change, problem):
+    last = run_copy / "checkpoints" / "last.ckpt"
+    checkpoint = torch.load(last, weights_only=True)
+    change(checkpoint)
+    torch.save(checkpoint, last)
+    status = main(fit_args(run_copy, cache, "--trainer.max_epochs", "2", "--ckpt_path", str(last)))
+    line = error_line(capsys)
+    assert status == 2
+    assert line.startswith(f"seq2seq-train: error: --ckpt_path {last}: ") and problem in line
+    assert "version_1" not in os.listdir(run_copy / "logs")  # refused before anything ran
+
+
+def test_lightning_misconfiguration_is_one_line(tmp_path, cache, capsys, monkeypatch):
+    """Lightning's own refusals (e.g. resuming at epoch 3 with --trainer.max_epochs 1)."""
+    message = "You restored a checkpoint with current_epoch=3, but you have set Trainer(max_epochs=1)."
+
+    def refuse(self):
+        raise MisconfigurationException(message)
+
+    monkeypatch.setattr(module_of_training.TranslationModule, "on_fit_start", refuse)
+    assert main(fit_args(tmp_path / "run", cache)) == 2
+    assert error_line(capsys) == f"seq2seq-train: error: {message}"
+
+
+def test_empty_corpus_files_are_named(tmp_path, cache, capsys):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for split in ("train", "validation", "test"):
+        for lang in ("en", "de"):
+            (corpus / f"{split}.{lang}").write_text("")
+    args = fit_args(tmp_path / "run", cache, "--data.source", str(corpus))
+    assert main(args) == 1
+    assert error_line(capsys) == (
+        f"seq2seq-train: error: {corpus / 'train.en'}, {corpus / 'train.de'}: no sentence pairs "
+        "in the train split (the files are empty)")
+
+
+def test_a_run_directory_that_is_a_file_is_named(tmp_path, cache, capsys):
+    root = tmp_path / "afile"
+    root.write_text("not a directory")
+    assert main(fit_args(root, cache)) == 1
+    assert error_line(capsys) == (
+        f"seq2seq-train: error: [Errno 20] the run directory is not a directory: '{root}'")
+
+
 @pytest.mark.slow
 def test_kill_9_mid_epoch_then_resume(tmp_path, trained, cache):
     """SIGKILL at any moment: last.ckpt stays readable, the dead run's lock is taken over."""
@@ -310,8 +371,9 @@ def test_average_refuses_a_checkpoint_with_nan_weights(tmp_path, trained, capsys
     output = tmp_path / "avg.ckpt"
     status = average.main(["--output", str(output), str(trained / "best.ckpt"), str(diverged)])
     assert status == 2
-    assert error_line(capsys) == (f"seq2seq-average: error: {diverged}: weight {name} is NaN or "
-                                  "infinite (a diverged run?); refusing to average it")
+    assert error_line(capsys) == (f"seq2seq-average: error: {diverged}: weight "
+                                  f"{name.removeprefix('model.')} is NaN or infinite (a "
+                                  "diverged run?)")
     assert not output.exists()
 
 

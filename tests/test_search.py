@@ -310,6 +310,8 @@ BAD_SEARCH_OPTIONS = [
     ({"alpha": "1"}, "alpha", "must be a number, got '1'"),
     ({"max_len_a": -5, "max_len_b": -5}, "max_len_a", "must be finite and >= 0, got -5"),
     ({"max_len_b": float("nan")}, "max_len_b", "must be finite and >= 0, got nan"),
+    ({"max_len_b": 1e308}, "max_len_b", "must be at most 1e+06, got 1e+308"),
+    ({"max_len_a": 1e19}, "max_len_a", "must be at most 1000, got 1e+19"),
     ({"max_len_a": 0, "max_len_b": 0.5}, "max_len_b",
      ("and max_len_a allow a one-token source no output: int(a + b) = 0 (got a=0, b=0.5); "
       "need at least 1")),

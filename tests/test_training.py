@@ -139,7 +139,7 @@ def test_last_checkpoint_as_a_link_is_refused(tmp_path, cache, capsys):
 @pytest.mark.parametrize(("option", "message"), [
     (["--model.optimization.optimizer", "sgd"],
      "optimizer must be one of ['adam', 'adamw', 'adadelta'], got 'sgd'"),
-    (["--model.network.hidden_size", "0"], "model option hidden_size must be positive, got 0"),
+    (["--model.network.hidden_size", "0"], "model option hidden_size must be a positive integer, got 0"),
     (["--data.batch_size", "16"],
      "give exactly one of data.max_tokens and data.batch_size (set the other to null)"),
 ])

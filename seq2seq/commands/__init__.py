@@ -24,6 +24,7 @@ import dataclasses
 import io
 import os
 import re
+import signal
 import stat
 import sys
 import time
@@ -56,11 +57,35 @@ class UsageError(ValueError):
     """An option value found bad only when it is used (exit status 2); the message names it."""
 
 
+class Terminated(BaseException):
+    """SIGTERM or SIGHUP arrived: unwinds like Ctrl-C, so that partial outputs are removed."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    raise Terminated(signum)
+
+
 def run_command(prog: str, command: Callable[[argparse.Namespace], int],
                 args: argparse.Namespace) -> int:
-    """Run ``command(args)``, turning the errors users cause into a message and exit status."""
+    """Run ``command(args)``, turning the errors users cause into a message and exit status.
+
+    Outputs are UTF-8 whatever the locale, and SIGTERM and SIGHUP stop the command as
+    Ctrl-C does (exit status 128 + the signal), leaving no partial file behind.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="backslashreplace"
+                               if stream is sys.stderr else "strict")
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, _terminate)
     try:
         return command(args)
+    except Terminated as terminated:
+        return 128 + terminated.signum
     except (CheckpointError, UsageError) as error:
         return fail(prog, error, EXIT_USAGE_ERROR)
     except BrokenPipeError:  # the reader went away (`| head`): stop quietly
@@ -191,11 +216,15 @@ def loading_checkpoint(path: str) -> Iterator[None]:
 # ---- files -------------------------------------------------------------------------------
 
 
-def check_line_counts(files: Sequence[tuple[str, list]]) -> None:
-    """Raise :class:`CommandError` naming the files unless all (name, lines) have as many."""
+def check_parallel_files(files: Sequence[tuple[str, list]]) -> None:
+    """Raise :class:`CommandError` naming the files unless all (name, lines) have as many,
+    and some."""
     if len({len(lines) for _, lines in files}) > 1:
         described = ", ".join(f"{name} has {len(lines)}" for name, lines in files)
         raise CommandError(f"files must have the same number of lines, but {described}")
+    if not files[0][1]:
+        raise CommandError(f"nothing to score: {', '.join(name for name, _ in files)} "
+                           "have no lines")
 
 
 def check_not_an_input(output: str | None, inputs: Sequence[str | None]) -> None:
@@ -210,6 +239,16 @@ def check_not_an_input(output: str | None, inputs: Sequence[str | None]) -> None
     for path in inputs:
         if _same_regular_file(output, path):
             raise CommandError(f"the output {output} is also an input; refusing to overwrite it")
+
+
+DESCRIPTOR_FOLDERS = ("/dev/", "/proc/")
+
+
+def _names_stdout(path: str) -> bool:
+    try:
+        return os.path.samestat(os.stat(path), os.fstat(sys.stdout.fileno()))
+    except (OSError, ValueError):  # no such file, or stdout is not a real descriptor
+        return False
 
 
 def _same_regular_file(output: str, path: str | None) -> bool:
@@ -230,14 +269,18 @@ def output_stream(path: str | None) -> Iterator[TextIO]:
     (through a symbolic link, the file it points to) only when the block ends without an
     error, and keeps the permissions of the file it replaces; after any error a previous
     file at ``path`` is as it was. A ``path`` that exists and is not a regular file
-    (``/dev/null``, a FIFO) is written directly.
+    (``/dev/null``, a FIFO) is written directly; one that names an open descriptor
+    (``/dev/stdout``, ``/proc/self/fd/N``) is written through it, appending, since the
+    file behind it belongs to whoever opened it (``>> log``).
     """
-    if path in (None, STDIO):
+    if path in (None, STDIO) or _names_stdout(path):
         yield sys.stdout
         sys.stdout.flush()
         return
-    if os.path.exists(path) and not os.path.isfile(path):
-        with open(path, "w", encoding="utf-8", newline="\n") as stream:
+    names_descriptor = os.path.abspath(path).startswith(DESCRIPTOR_FOLDERS)
+    if names_descriptor or (os.path.exists(path) and not os.path.isfile(path)):
+        with open(path, "a" if names_descriptor else "w", encoding="utf-8",
+                  newline="\n") as stream:
             yield stream
         return
     with atomic_write(path) as binary:

@@ -18,17 +18,16 @@ import sys
 
 from seq2seq.checkpoint import (
     CHECKPOINT_KEY,
+    CheckedParts,
     CheckpointError,
-    first_non_finite,
-    model_state_dict,
+    checked_parts,
     prefixed_state_dict,
     read_checkpoint,
     save_checkpoint,
     translation_payload,
 )
 from seq2seq.commands import check_not_an_input, loading_checkpoint, run_command
-from seq2seq.model import ModelConfig, Seq2Seq
-from seq2seq.tokenizer import TokenizerPair
+from seq2seq.model import Seq2Seq
 
 PROG = "seq2seq-average"
 MUST_MATCH = {"model_config": "model options", "tokenizers": "tokenizers",
@@ -50,42 +49,35 @@ def main(argv: list[str] | None = None) -> int:
 
 def average(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, args.checkpoints)
-    first = _read(args.checkpoints[0])
+    first, parts = _read(args.checkpoints[0])
     payload = first[CHECKPOINT_KEY]
-    weights = model_state_dict(first)
+    weights = parts.weights
     sums = {name: tensor.double() if tensor.is_floating_point() else tensor
             for name, tensor in weights.items()}
     for path in args.checkpoints[1:]:
-        checkpoint = _read(path)
+        checkpoint, other = _read(path)
         _check_same_model(args.checkpoints[0], payload, path, checkpoint[CHECKPOINT_KEY])
-        other = model_state_dict(checkpoint)
-        if other.keys() != weights.keys() or any(
-                other[name].shape != weights[name].shape for name in weights):
-            raise CheckpointError(f"{path} has other weights than {args.checkpoints[0]}")
-        for name, tensor in other.items():
+        for name, tensor in other.weights.items():
             if tensor.is_floating_point():
                 sums[name] += tensor.double()
     count = len(args.checkpoints)
     averaged = {name: (total / count).to(weights[name].dtype) if total.is_floating_point()
                 else total for name, total in sums.items()}
-    with loading_checkpoint(args.checkpoints[0]):  # the weights must fit the model options
-        model = Seq2Seq(ModelConfig.from_dict(payload["model_config"]))
-        model.load_state_dict(averaged)
-        tokenizers = TokenizerPair.from_dict(payload["tokenizers"])
+    model = Seq2Seq(parts.config)
+    model.load_state_dict(averaged)
     save_checkpoint(args.output, prefixed_state_dict(model),
-                    translation_payload(model, tokenizers, payload["src_lang"], payload["tgt_lang"]))
+                    translation_payload(model, parts.tokenizers, payload["src_lang"],
+                                        payload["tgt_lang"]))
     print(f"{PROG}: averaged {count} checkpoints into {args.output}", file=sys.stderr)
     return 0
 
 
-def _read(path: str) -> dict:
+def _read(path: str) -> tuple[dict, CheckedParts]:
+    """The checkpoint and its checked parts (same options and weights of one model are then
+    compared by :func:`_check_same_model`)."""
     with loading_checkpoint(path):
         checkpoint = read_checkpoint(path)
-    name = first_non_finite(checkpoint["state_dict"])
-    if name is not None:
-        raise CheckpointError(f"{path}: weight {name} is NaN or infinite (a diverged run?); "
-                              "refusing to average it")
-    return checkpoint
+    return checkpoint, checked_parts(path, checkpoint)
 
 
 def _check_same_model(first_path: str, first: dict, path: str, payload: dict) -> None:

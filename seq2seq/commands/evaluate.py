@@ -22,12 +22,11 @@ import json
 import sys
 
 from seq2seq.commands import (
-    CommandError,
     Progress,
     add_model_arguments,
     add_search_arguments,
-    check_line_counts,
     check_not_an_input,
+    check_parallel_files,
     check_search_arguments,
     load_translator,
     output_stream,
@@ -83,10 +82,7 @@ def evaluate(args: argparse.Namespace) -> int:
         name, lines = args.hypotheses, read_text_file(args.hypotheses)
     else:
         name, lines = args.source, list(input_lines(args.source))
-    check_line_counts([(name, lines), *zip(args.references, references)])
-    if not lines:  # sacrebleu fails on an empty corpus
-        raise CommandError(f"nothing to score: {', '.join([name, *args.references])} "
-                           "have no lines")
+    check_parallel_files([(name, lines), *zip(args.references, references)])
     hypotheses = lines if args.hypotheses else translate(args, lines)
     scores = corpus_scores(hypotheses, references, metrics=args.metrics, tokenize=args.tokenize,
                            lowercase=args.lowercase, hypotheses_name=name,

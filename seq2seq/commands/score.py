@@ -24,8 +24,8 @@ import sys
 from seq2seq.commands import (
     CommandError,
     add_model_arguments,
-    check_line_counts,
     check_not_an_input,
+    check_parallel_files,
     load_translator,
     output_stream,
     run_command,
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 def score(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, [args.src, args.tgt, args.checkpoint])
     sources, targets = list(input_lines(args.src)), list(input_lines(args.tgt))
-    check_line_counts([(args.src, sources), (args.tgt, targets)])
+    check_parallel_files([(args.src, sources), (args.tgt, targets)])
     translator = load_translator(args)
     try:
         results = translator.score(sources, targets, max_tokens=args.max_tokens,
