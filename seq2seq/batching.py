@@ -194,9 +194,7 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
 
     Under DDP every rank builds the same global list and rank r takes batches r, r + R, ...
     To keep ranks in lockstep the list is first padded to a multiple of R by repeating its
-    first batches, so up to R - 1 batches (and their examples) are seen twice per epoch;
-    ``drop_last=True`` drops the last ``len % R`` batches instead (with one replica,
-    ``drop_last`` changes nothing).
+    first batches, so up to R - 1 batches (and their examples) are seen twice per epoch.
 
     The position within an epoch can be saved and restored (:meth:`state_dict`,
     :meth:`load_state_dict`) to resume exactly where training stopped.
@@ -211,8 +209,7 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
 
     def __init__(self, lengths: Sequence[int], max_tokens: int | None = None,
                  batch_size: int | None = None, boundaries: Sequence[int] | None = None,
-                 shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0,
-                 drop_last: bool = False):
+                 shuffle: bool = True, seed: int = 0, num_replicas: int = 1, rank: int = 0):
         _check_budget(max_tokens, batch_size)
         _check_replicas(num_replicas, rank)
         self.lengths = torch.as_tensor(lengths, dtype=torch.long).reshape(-1)
@@ -221,7 +218,7 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
             boundaries = bucket_boundaries(max(longest, 1))
         self.boundaries = _checked_boundaries(boundaries)
         self.max_tokens, self.batch_size = max_tokens, batch_size
-        self.shuffle, self.seed, self.drop_last = shuffle, seed, drop_last
+        self.shuffle, self.seed = shuffle, seed
         self.num_replicas, self.rank = num_replicas, rank
         self._buckets = _sorted_buckets(self.lengths, self.boundaries)
         self._bucket_batch_sizes = self.batch_shapes()
@@ -262,16 +259,12 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
         """Batches this rank yields in a whole epoch (a pending resume skip not subtracted)."""
         total = sum(math.ceil(len(bucket) / size)
                     for bucket, size in zip(self._buckets, self._bucket_batch_sizes))
-        if self.drop_last:
-            return total // self.num_replicas
         return math.ceil(total / self.num_replicas)
 
     def _rank_batches(self) -> list[list[int]]:
         batches = self._global_batches()
         remainder = len(batches) % self.num_replicas
-        if self.drop_last:
-            batches = batches[:len(batches) - remainder]
-        elif remainder:
+        if remainder:
             missing = self.num_replicas - remainder
             batches += [batches[i % len(batches)] for i in range(missing)]
         return batches[self.rank::self.num_replicas]

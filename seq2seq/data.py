@@ -53,7 +53,6 @@ import logging
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from functools import partial
 from itertools import zip_longest
 from pathlib import Path
 
@@ -461,36 +460,6 @@ def _drop_empty_pairs(dataset: Corpus, where: str) -> Corpus:
         log.warning("dropped %d of %d training pairs with an empty side from %s",
                     dropped, len(dataset), where)
     return kept
-
-
-def _within_length(batch: dict, max_words: int | None, max_chars: int | None) -> list[bool]:
-    def fits(text: str) -> bool:
-        return ((max_words is None or len(text.split()) <= max_words)
-                and (max_chars is None or len(text) <= max_chars))
-    return [fits(src) and fits(tgt) for src, tgt in zip(batch["src"], batch["tgt"])]
-
-
-def filter_train(dataset: Corpus, max_words: int | None = None,
-                 max_chars: int | None = None) -> tuple[Corpus, int | None]:
-    """Drop training pairs with a side longer than ``max_words`` words or ``max_chars``.
-
-    Words are whitespace-separated tokens, which says little for unsegmented scripts
-    (Chinese, Japanese, Thai): use ``max_chars`` there. Returns the filtered dataset and
-    how many pairs were dropped (logged as a warning), or None for a stream, whose count
-    is unknown before it is read. Only for training data: never filter a test set.
-    """
-    if max_words is None and max_chars is None:
-        return dataset, 0
-    keep = partial(_within_length, max_words=max_words, max_chars=max_chars)
-    filtered = dataset.filter(keep, batched=True)
-    if isinstance(dataset, datasets.IterableDataset):
-        return filtered, None
-    dropped = len(dataset) - len(filtered)
-    if dropped:
-        log.warning("dropped %d of %d training pairs longer than %s", dropped, len(dataset),
-                    " or ".join(f"{limit} {unit}" for limit, unit in
-                                ((max_words, "words"), (max_chars, "characters")) if limit))
-    return filtered, dropped
 
 
 # ---- the entry point ----------------------------------------------------------------------

@@ -169,9 +169,6 @@ class SubwordTokenizer:
                 kept.append(piece_id)
         return self._processor.decode(kept)
 
-    def decode_batch(self, batch: Iterable[Sequence[int]]) -> list[str]:
-        return [self.decode(ids) for ids in batch]
-
     def id_to_piece(self, piece_id: int) -> str:
         return self._processor.id_to_piece(int(piece_id))
 

@@ -253,19 +253,6 @@ def test_replicas_get_disjoint_batches_covering_every_example(replicas):
     assert sum(seen.values()) == len(lengths) + sum(len(batch) for batch in whole[:repeats])
 
 
-@pytest.mark.parametrize("replicas", [2, 3])
-def test_drop_last_drops_the_tail_instead(replicas):
-    lengths = random_lengths(count=203)
-    whole = epoch(sampler(lengths), 0)
-    ranks = [epoch(sampler(lengths, num_replicas=replicas, rank=rank, drop_last=True), 0)
-             for rank in range(replicas)]
-    kept = len(whole) // replicas
-    assert [len(batches) for batches in ranks] == [kept] * replicas
-    seen = [i for batches in ranks for batch in batches for i in batch]
-    assert len(seen) == len(set(seen))
-    assert sorted(seen) == sorted(i for batch in whole[:kept * replicas] for i in batch)
-
-
 def test_fewer_batches_than_replicas_are_repeated():
     ranks = [list(sampler([3, 4], num_replicas=3, rank=rank)) for rank in range(3)]
     assert ranks == [[[0, 1]]] * 3

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seq2seq.data import SPLITS, DataError, filter_train, load_parallel, read_lines
+from seq2seq.data import SPLITS, DataError, load_parallel, read_lines
 
 DE = ["Ein Mädchen läuft.", "Zwei Hunde spielen im Schnee.", "Größe: 3,5 km – «Café»."]
 EN = ["A girl runs.", "Two dogs play in the snow.", "Size: 3.5 km – «café»."]
@@ -336,23 +336,6 @@ def test_hub_errors_become_data_errors(tmp_path, monkeypatch):
 
 
 # ---- filtering ------------------------------------------------------------------------
-
-
-def test_filter_train_by_words_and_characters(tmp_path, caplog):
-    train = load(text_corpus(tmp_path / "c"), tmp_path, "de", "en", splits=("train",))["train"]
-    assert filter_train(train) == (train, 0)
-    kept, dropped = filter_train(train, max_words=4)
-    assert (rows(kept), dropped) == ([(DE[0], EN[0])], 2)
-    kept, dropped = filter_train(train, max_chars=26)  # "Zwei Hunde spielen im Schnee." has 29
-    assert (rows(kept), dropped) == ([(DE[0], EN[0]), (DE[2], EN[2])], 1)
-    assert "dropped 1 of 3 training pairs longer than 26 characters" in caplog.text
-
-
-def test_filter_train_on_a_stream_is_lazy(tmp_path):
-    stream = load(text_corpus(tmp_path / "c"), tmp_path, "de", "en", streaming=True)["train"]
-    kept, dropped = filter_train(stream, max_words=4)
-    assert dropped is None
-    assert rows(kept) == [(DE[0], EN[0])]
 
 
 # ---- read_lines -----------------------------------------------------------------------

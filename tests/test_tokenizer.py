@@ -160,7 +160,7 @@ def test_decode_skips_pad_and_bos_and_stops_at_eos(joint):
     assert tokenizer.decode([BOS_ID, *ids, PAD_ID, PAD_ID]) == SENTENCE
     assert tokenizer.decode(torch.tensor([BOS_ID, *ids, EOS_ID, EOS_ID])) == SENTENCE
     assert tokenizer.decode([EOS_ID, *ids]) == ""
-    assert tokenizer.decode_batch([[*ids, EOS_ID], other]) == [SENTENCE, "Hund"]
+    assert [tokenizer.decode(x) for x in ([*ids, EOS_ID], other)] == [SENTENCE, "Hund"]
 
 
 def test_vocabulary_too_large_says_what_to_set():
