@@ -222,9 +222,10 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
         self.num_replicas, self.rank = num_replicas, rank
         self._buckets = _sorted_buckets(self.lengths, self.boundaries)
         self._bucket_batch_sizes = self.batch_shapes()
-        self.epoch = 0
+        self.epoch = self.epoch_offset = 0
         self.batches_yielded = 0
         self._skip_batches = 0
+        self._finishing_cut_epoch = False
 
     def batch_shapes(self) -> list[int]:
         """The fixed batch size of each bucket, aligned with ``self.boundaries``."""
@@ -232,20 +233,42 @@ class TokenBucketBatchSampler(Sampler[list[int]]):
             return [self.batch_size] * len(self.boundaries)
         return [max(1, self.max_tokens // boundary) for boundary in self.boundaries]
 
+    @property
+    def sampler(self) -> TokenBucketBatchSampler:
+        """Itself. Lightning sets the epoch of ``dataloader.batch_sampler.sampler`` before
+        every epoch, where a batch sampler usually keeps its index sampler; this one orders
+        its batches itself."""
+        return self
+
     def set_epoch(self, epoch: int) -> None:
-        """Choose the epoch's shuffle; a different epoch also drops a pending resume skip."""
+        """Choose the shuffle of the trainer's epoch ``epoch`` (Lightning calls this).
+
+        A run stopped mid-epoch (``max_steps``, ``max_time``) is counted by Lightning as
+        having finished that epoch, so after :meth:`load_state_dict` of a cut epoch the
+        trainer asks for the next one: the sampler finishes the cut epoch first and keeps
+        the difference (``epoch_offset``), so that a resumed run sees exactly the batches
+        of an uninterrupted one.
+        """
+        if self._finishing_cut_epoch:
+            self._finishing_cut_epoch = False
+            self.epoch_offset = epoch - self.epoch
+            return
+        epoch -= self.epoch_offset
         if epoch != self.epoch:
             self.epoch = epoch
             self.batches_yielded = self._skip_batches = 0
 
     def state_dict(self) -> dict:
-        """``{"epoch", "batches_yielded"}``: batches of this epoch handed out on this rank."""
-        return {"epoch": self.epoch, "batches_yielded": self.batches_yielded}
+        """``{"epoch", "batches_yielded", "epoch_offset"}``: this sampler's epoch, its batches
+        handed out on this rank, and the trainer's epoch number minus this one's."""
+        return {"epoch": self.epoch, "batches_yielded": self.batches_yielded,
+                "epoch_offset": self.epoch_offset}
 
     def load_state_dict(self, state: dict) -> None:
         """Continue a saved epoch: the next iteration skips the batches already yielded."""
-        self.epoch = state["epoch"]
+        self.epoch, self.epoch_offset = state["epoch"], state.get("epoch_offset", 0)
         self.batches_yielded = self._skip_batches = state["batches_yielded"]
+        self._finishing_cut_epoch = 0 < self._skip_batches < len(self)
 
     def __iter__(self) -> Iterator[list[int]]:
         batches = self._rank_batches()

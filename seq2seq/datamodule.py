@@ -52,9 +52,7 @@ class ResumableDataLoader(DataLoader):
         return super().__iter__()
 
     def state_dict(self) -> dict:
-        sampler = self.batch_sampler
-        epoch = getattr(sampler, "epoch", 0)
-        return {"epoch": epoch, "batches_yielded": self.batches_trained}
+        return {**self.batch_sampler.state_dict(), "batches_yielded": self.batches_trained}
 
     def load_state_dict(self, state: dict) -> None:
         sampler = self.batch_sampler

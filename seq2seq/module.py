@@ -10,6 +10,7 @@ from typing import Protocol
 import pytorch_lightning as pl
 import torch
 import torch.distributed as dist
+from torch.utils.data import IterableDataset
 
 from seq2seq.batching import Batch
 from seq2seq.checkpoint import CHECKPOINT_KEY, translation_payload
@@ -147,6 +148,11 @@ class TranslationModule(pl.LightningModule):
 
     def on_train_epoch_start(self) -> None:
         self._last_step_time = None
+        # Lightning sets the epoch of a loader's samplers, not of an iterable dataset's own
+        # order (a streamed corpus shuffles its batches by epoch).
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if isinstance(dataset, IterableDataset) and hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
 
     # ---- validation and test ------------------------------------------------------------
 

@@ -266,22 +266,39 @@ def test_resume_continues_with_the_remaining_batches(replicas):
     iterator = iter(original)
     consumed = [next(iterator) for _ in range(7)]
     state = original.state_dict()
-    assert state == {"epoch": 3, "batches_yielded": 7}
+    assert state == {"epoch": 3, "batches_yielded": 7, "epoch_offset": 0}
     remainder = list(iterator)
 
     resumed = sampler(lengths, seed=5, num_replicas=replicas, rank=replicas - 1)
     resumed.load_state_dict(state)
     resumed.set_epoch(3)
     assert list(resumed) == remainder
-    assert resumed.state_dict() == {"epoch": 3, "batches_yielded": len(consumed + remainder)}
+    assert resumed.state_dict() == {"epoch": 3, "batches_yielded": len(consumed + remainder),
+                                    "epoch_offset": 0}
     assert list(resumed) == consumed + remainder
 
 
-def test_new_epoch_drops_a_pending_skip():
+def test_a_cut_epoch_is_finished_before_the_trainer_s_next_one():
+    """Lightning counts an epoch stopped by max_steps as done and asks for the next."""
+    straight = sampler(seed=2)
+    epochs = [epoch(straight, number) for number in range(3)]
+    resumed = sampler(seed=2)
+    resumed.load_state_dict({"epoch": 0, "batches_yielded": 5, "epoch_offset": 0})
+    resumed.set_epoch(1)  # the trainer's number for what continues epoch 0
+    assert list(resumed) == epochs[0][5:]
+    assert resumed.state_dict() == {"epoch": 0, "batches_yielded": len(epochs[0]),
+                                    "epoch_offset": 1}
+    assert epoch(resumed, 2) == epochs[1] and epoch(resumed, 3) == epochs[2]
+    again = sampler(seed=2)  # resumed again from an epoch end: the offset is kept
+    again.load_state_dict(resumed.state_dict())
+    assert epoch(again, 4) == epoch(sampler(seed=2), 3)
+
+
+def test_a_new_epoch_after_a_finished_one_starts_afresh():
     batch_sampler = sampler()
-    batch_sampler.load_state_dict({"epoch": 0, "batches_yielded": 5})
+    batch_sampler.load_state_dict({"epoch": 0, "batches_yielded": len(batch_sampler)})
     batch_sampler.set_epoch(1)
-    assert batch_sampler.state_dict() == {"epoch": 1, "batches_yielded": 0}
+    assert batch_sampler.state_dict() == {"epoch": 1, "batches_yielded": 0, "epoch_offset": 0}
     assert len(list(batch_sampler)) == len(batch_sampler)
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from pytorch_lightning import Callback
 
 from seq2seq.checkpoint import load_translation_checkpoint, read_checkpoint
 from seq2seq.cli import Seq2SeqCLI, main
@@ -104,12 +105,17 @@ def test_fit_prints_best_checkpoint_last(tmp_path, cache, capsys):
 
 
 def test_resume_mid_epoch_is_exact(tmp_path, cache):
-    """Stopping after 7 steps and resuming to 16 equals training 16 steps straight."""
-    main(fit_args(tmp_path / "straight", cache, "--trainer.max_steps", "16",
+    """Stopping 7 steps into the second epoch (of 40 batches) and resuming to step 100, into
+    a third, equals training 100 steps straight: the same batches, the same weights."""
+    main(fit_args(tmp_path / "straight", cache, "--trainer.max_steps", "100",
                   "--trainer.max_epochs", "5"))
-    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "7", "--trainer.max_epochs", "5"))
-    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "16", "--trainer.max_epochs", "5",
-                  "--ckpt_path", str(tmp_path / "resumed" / "checkpoints" / "last.ckpt")))
+    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "47",
+                  "--trainer.max_epochs", "5"))
+    last = tmp_path / "resumed" / "checkpoints" / "last.ckpt"
+    assert read_checkpoint(last)["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [
+        {"epoch": 1, "batches_yielded": 7, "epoch_offset": 0}]
+    main(fit_args(tmp_path / "resumed", cache, "--trainer.max_steps", "100",
+                  "--trainer.max_epochs", "5", "--ckpt_path", str(last)))
     straight = model_weights(tmp_path / "straight" / "checkpoints" / "last.ckpt")
     resumed = model_weights(tmp_path / "resumed" / "checkpoints" / "last.ckpt")
     for name in straight:
@@ -223,3 +229,36 @@ def test_ddp_two_cpu_processes_match_one_process(tmp_path, cache):
     assert ddp["global_step"] == single["global_step"] == 6
     for name, tensor in ddp["state_dict"].items():
         torch.testing.assert_close(tensor, single["state_dict"][name], rtol=1e-4, atol=1e-5, msg=name)
+
+
+class BatchOrder(Callback):
+    """The examples of every training batch, by epoch."""
+
+    def __init__(self):
+        self.epochs: dict[int, list[list[int]]] = {}
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
+        self.epochs.setdefault(trainer.current_epoch, []).append(batch.index.tolist())
+
+
+def fitted_batch_order(root: Path, cache: Path, *extra: str) -> dict[int, list[list[int]]]:
+    """Run a real Trainer.fit of 3 epochs and return its batch order."""
+    args = [arg for arg in fit_args(root, cache, "--trainer.max_epochs", "3", *extra)
+            if arg != "fit"]
+    cli = Seq2SeqCLI(TranslationModule, TranslationDataModule, run=False, args=args,
+                     trainer_defaults={"use_distributed_sampler": False})
+    order = BatchOrder()
+    cli.trainer.callbacks.append(order)
+    cli.trainer.fit(cli.model, cli.datamodule)
+    return order.epochs
+
+
+@pytest.mark.parametrize("streaming", ["false", "true"])
+def test_every_epoch_reshuffles_and_a_seeded_run_repeats(tmp_path, cache, streaming):
+    first = fitted_batch_order(tmp_path / "a", cache, "--data.streaming", streaming)
+    again = fitted_batch_order(tmp_path / "b", cache, "--data.streaming", streaming)
+    assert first == again  # seeded: the same batches in the same order
+    assert sorted(first) == [0, 1, 2]
+    examples = [sorted(i for batch in first[epoch] for i in batch) for epoch in first]
+    assert examples[0] == examples[1] == examples[2]  # every epoch sees every example
+    assert first[0] != first[1] and first[1] != first[2] and first[0] != first[2]
