@@ -166,9 +166,8 @@ class TranslationModule(pl.LightningModule):
         _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
         tokens = batch.num_tgt_tokens
         self.log(f"{prefix}_loss", loss, batch_size=tokens, sync_dist=True)
-        search = self.validation_search
         hypotheses = greedy_search(self.model, batch.src, batch.src_lengths,
-                                   max_len_a=search.max_len_a, max_len_b=search.max_len_b)
+                                   self.validation_search)
         for index, length, hypothesis in zip(batch.index.tolist(), batch.src_lengths.tolist(),
                                              hypotheses):
             # An empty source translates to an empty line, as in seq2seq-translate.

@@ -24,6 +24,7 @@ EOS, whose log probability it pays. EOS is banned while a hypothesis has fewer t
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 from dataclasses import dataclass
@@ -96,6 +97,11 @@ class SearchOptions:
             if not isinstance(getattr(self, name), bool):
                 raise SearchOptionError(name, f"must be true or false, got {getattr(self, name)!r}")
 
+    @classmethod
+    def of(cls, search: SearchOptions | None = None, **options) -> SearchOptions:
+        """``search`` (or the defaults) with ``options``, its fields, replaced; checked."""
+        return dataclasses.replace(search or cls(), **options)
+
 
 def _check_integer(name: str, value: object, minimum: int) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
@@ -123,20 +129,21 @@ class Hypothesis:
 
 
 @torch.no_grad()
-def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: float = 1.0,
-                  max_len_a: float = 1.5, max_len_b: float = 10, min_length: int = 0,
-                  ban_unk: bool = False) -> list[Hypothesis]:
+def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor,
+                  search: SearchOptions | None = None, **options) -> list[Hypothesis]:
     """The most probable next token at every step, for each sentence of the batch.
 
     Args:
         src: (B, S) source ids, right-padded.  src_lengths: (B,).
-        alpha: only sets :attr:`Hypothesis.score` (see the module docstring).
+        search, options: :meth:`SearchOptions.of` (``beam_size``, ``nbest`` and
+            ``exact_stop`` are not used; ``alpha`` only sets :attr:`Hypothesis.score`).
 
     Returns:
         B hypotheses, in the order of the batch.
     """
-    SearchOptions(beam_size=1, alpha=alpha, max_len_a=max_len_a, max_len_b=max_len_b,
-                  min_length=min_length, ban_unk=ban_unk)  # raises SearchOptionError
+    search = SearchOptions.of(search, **options)
+    alpha, min_length, ban_unk = search.alpha, search.min_length, search.ban_unk
+    max_len_a, max_len_b = search.max_len_a, search.max_len_b
     src, src_lengths = _at_least_one_column(src, src_lengths)
     batch, device = src.shape[0], src.device
     max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)
@@ -175,10 +182,8 @@ def greedy_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, alpha: fl
 
 
 @torch.no_grad()
-def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: int = 5,
-                nbest: int = 1, alpha: float = 1.0, max_len_a: float = 1.5,
-                max_len_b: float = 10, min_length: int = 0, ban_unk: bool = False,
-                exact_stop: bool = False) -> list[list[Hypothesis]]:
+def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor,
+                search: SearchOptions | None = None, **options) -> list[list[Hypothesis]]:
     """Beam search with K = ``beam_size`` beams per sentence.
 
     Each step extends every live beam by every allowed token and ranks the candidates by
@@ -203,15 +208,17 @@ def beam_search(model: Seq2Seq, src: Tensor, src_lengths: Tensor, *, beam_size: 
 
     Args:
         src: (B, S) source ids, right-padded.  src_lengths: (B,).
-        nbest: hypotheses returned per sentence, at most ``beam_size``.
-        exact_stop: the exact stopping rule above instead of stopping at K finished.
+        search, options: :meth:`SearchOptions.of`; ``nbest`` hypotheses are returned per
+            sentence, ``exact_stop`` is the exact stopping rule above.
 
     Returns:
         Per sentence, its ``nbest`` best finished hypotheses, best score first (fewer
         if fewer distinct outputs exist).
     """
-    SearchOptions(beam_size, nbest, alpha, max_len_a, max_len_b, min_length, ban_unk,
-                  exact_stop)  # raises SearchOptionError
+    search = SearchOptions.of(search, **options)
+    beam_size, nbest, alpha = search.beam_size, search.nbest, search.alpha
+    max_len_a, max_len_b, min_length = search.max_len_a, search.max_len_b, search.min_length
+    ban_unk, exact_stop = search.ban_unk, search.exact_stop
     src, src_lengths = _at_least_one_column(src, src_lengths)
     batch, device, beams = src.shape[0], src.device, beam_size
     max_lengths = _max_lengths(src_lengths, max_len_a, max_len_b)  # (B,)

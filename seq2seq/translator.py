@@ -16,7 +16,6 @@ naming its line number.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 from collections.abc import Iterable, Iterator, Sequence
@@ -112,7 +111,7 @@ class Translator:
             max_tokens: batch budget, counted as padded source tokens × ``beam_size``.
             max_src_tokens: truncate longer inputs (default: the translator's, 256).
         """
-        search = _search_options(search, search_options)
+        search = SearchOptions.of(search, **search_options)
         translations = self.translate_stream(lines, search, max_tokens=max_tokens,
                                              max_src_tokens=max_src_tokens)
         if search.nbest == 1:
@@ -138,7 +137,7 @@ class Translator:
         """As :meth:`translate_stream`, with the input already cut into chunks: each chunk
         is translated (sorted and batched) as soon as it arrives, so a caller that cuts at
         pauses of interactive input gets its lines back without waiting for more."""
-        search = _search_options(search, search_options)
+        search = SearchOptions.of(search, **search_options)
         check_positive("max_tokens", max_tokens)
         limit = self.max_src_tokens if max_src_tokens is None else max_src_tokens
         check_positive("max_src_tokens", limit)
@@ -173,14 +172,9 @@ class Translator:
 
     def _search(self, src: torch.Tensor, src_lengths: torch.Tensor,
                 options: SearchOptions) -> list[list[Hypothesis]]:
-        limits = {"max_len_a": options.max_len_a, "max_len_b": options.max_len_b,
-                  "min_length": options.min_length, "ban_unk": options.ban_unk}
         if options.beam_size == 1:
-            return [[h] for h in greedy_search(self.model, src, src_lengths, alpha=options.alpha,
-                                               **limits)]
-        return beam_search(self.model, src, src_lengths, beam_size=options.beam_size,
-                           nbest=options.nbest, alpha=options.alpha,
-                           exact_stop=options.exact_stop, **limits)
+            return [[h] for h in greedy_search(self.model, src, src_lengths, options)]
+        return beam_search(self.model, src, src_lengths, options)
 
     # ---- scoring --------------------------------------------------------------------------
 
@@ -256,10 +250,6 @@ def check_positive(name: str, value: object) -> None:
     """ValueError naming ``name`` unless ``value`` is an integer >= 1."""
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _search_options(search: SearchOptions | None, overrides: dict) -> SearchOptions:
-    return dataclasses.replace(search or SearchOptions(), **overrides)
 
 
 def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
