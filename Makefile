@@ -11,6 +11,7 @@ BIN := $(VENV)/bin
 DEMO := runs/demo
 
 .PHONY: setup demo test clean-demo
+.DELETE_ON_ERROR:  # a failed training must not leave a best.ckpt that looks up to date
 
 setup: $(VENV)/.installed
 
@@ -26,8 +27,9 @@ $(VENV)/.installed: pyproject.toml
 $(DEMO)/best.ckpt: configs/demo.yaml | setup
 	$(BIN)/seq2seq-train fit --config configs/demo.yaml --trainer.enable_progress_bar false
 
-$(DEMO)/data/test.en: | setup
-	$(BIN)/seq2seq-demo-corpus $(DEMO)/data
+# The corpus configs/demo.yaml trains on (its seed and sizes are the generator's defaults).
+$(DEMO)/data/test.en: configs/demo.yaml | setup
+	$(BIN)/seq2seq-demo-corpus --overwrite $(DEMO)/data
 
 demo: $(DEMO)/best.ckpt $(DEMO)/data/test.en
 	$(BIN)/seq2seq-translate --checkpoint $(DEMO)/best.ckpt --input $(DEMO)/data/test.en \

@@ -66,8 +66,9 @@ _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
 class BestCheckpoint(ModelCheckpoint):
     """ModelCheckpoint that keeps a copy of the best checkpoint at ``<root>/best.ckpt``, and
-    writes ``last.ckpt`` itself at every epoch end and after every validation within an
-    epoch (one at an epoch's end is followed by the epoch end's write).
+    writes ``last.ckpt`` itself at every epoch end, after every validation within an epoch
+    (one at an epoch's end is followed by the epoch end's write), and every
+    ``every_n_train_steps`` steps. (``train_time_interval`` saves write no ``last.ckpt``.)
 
     pytorch-lightning 2.6 writes ``last.ckpt`` only when it also writes a top-k checkpoint:
     after validations that do not improve, ``last.ckpt`` would hold an older state and
@@ -78,12 +79,20 @@ class BestCheckpoint(ModelCheckpoint):
 
     _copied: str = ""
 
-    def __init__(self, *args, save_last: bool | Literal["link"] | None = None, **kwargs) -> None:
+    def __init__(self, *args, save_last: bool | Literal["link"] | None = None,
+                 every_n_train_steps: int | None = None, **kwargs) -> None:
         if save_last == "link":
             raise ValueError("checkpoint.save_last: 'link' is not supported (last.ckpt would stay "
                              "linked to the best checkpoint, not the last state); use true")
-        super().__init__(*args, save_last=False, **kwargs)
+        super().__init__(*args, save_last=False, every_n_train_steps=every_n_train_steps,
+                         **kwargs)
         self.write_last = bool(save_last)
+        self.last_every_n_steps = every_n_train_steps or 0
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
+        if self.last_every_n_steps and trainer.global_step % self.last_every_n_steps == 0:
+            self._save_last(trainer)
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
@@ -103,7 +112,7 @@ class BestCheckpoint(ModelCheckpoint):
         if not self.write_last or trainer.sanity_checking or trainer.fast_dev_run:
             return
         path = os.path.join(self.dirpath, self.CHECKPOINT_NAME_LAST + self.FILE_EXTENSION)
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=self.save_weights_only)
         self.last_model_path = path
 
     @rank_zero_only

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -87,8 +88,13 @@ class TranslationModule(pl.LightningModule):
     def __init__(self, network: ModelOptions = ModelOptions(),  # noqa: B008 (frozen)
                  optimization: OptimizationOptions = OptimizationOptions(),
                  src_vocab_size: int = 0, tgt_vocab_size: int = 0,
-                 val_max_len_a: float = 1.5, val_max_len_b: int = 10):
+                 val_max_len_a: float = SearchOptions.max_len_a,
+                 val_max_len_b: float = SearchOptions.max_len_b):
         super().__init__()
+        # load_from_checkpoint passes the saved hyperparameters: plain dicts.
+        network = ModelOptions(**network) if isinstance(network, Mapping) else network
+        if isinstance(optimization, Mapping):
+            optimization = OptimizationOptions(**optimization)
         self.optimization = optimization
         self.validation_search = SearchOptions(beam_size=1, max_len_a=val_max_len_a,
                                                max_len_b=val_max_len_b)

@@ -11,7 +11,9 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -465,3 +467,47 @@ def test_output_is_utf8_whatever_the_locale(ckpt, tmp_path):
                         env=env)
     assert result.returncode == 0, result.stderr.decode()
     assert json.loads(result.stdout.decode("utf-8"))["source"] == "der König sieht die Hündin"
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no /dev/shm here")
+def test_a_regular_file_under_dev_is_replaced_whole_not_appended_to(ckpt, tmp_path):
+    source = write_lines(tmp_path / "src.en", ["a b"])
+    output = f"/dev/shm/seq2seq-test-{os.getpid()}.txt"
+    try:
+        for _ in range(2):
+            assert translate.main(["--checkpoint", str(ckpt), "--input", str(source),
+                                   "--output", output]) == 0
+        assert output_lines(Path(output)) == Translator.from_checkpoint(ckpt).translate(["a b"])
+    finally:
+        if os.path.exists(output):
+            os.remove(output)
+
+
+def test_an_ignored_sighup_stays_ignored_as_under_nohup(ckpt, tmp_path):
+    source = write_lines(tmp_path / "big.en", sentences(300) * 100)
+    output = tmp_path / "out.de"
+    command = [sys.executable, "-m", "seq2seq.commands.translate", "--checkpoint", str(ckpt),
+               "--input", str(source), "--output", str(output), "--beam-size", "5"]
+    # What nohup does: SIGHUP ignored, and inherited so through exec.
+    process = subprocess.Popen(["bash", "-c", 'trap "" HUP; exec "$@"', "bash", *command])
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.de.*.partial")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    process.send_signal(signal.SIGHUP)
+    assert process.wait(timeout=300) == 0
+    assert len(output_lines(output)) == 30_000
+
+
+def test_commands_run_from_another_thread_and_leave_the_signal_handlers_as_they_were(
+        ckpt, tmp_path):
+    source = write_lines(tmp_path / "src.en", ["a b"])
+    before = signal.getsignal(signal.SIGTERM)
+    assert translate.main(["--checkpoint", str(ckpt), "--input", str(source), "--output",
+                           str(tmp_path / "a.de")]) == 0
+    assert signal.getsignal(signal.SIGTERM) is before
+    statuses = []
+    thread = threading.Thread(target=lambda: statuses.append(translate.main(
+        ["--checkpoint", str(ckpt), "--input", str(source), "--output", str(tmp_path / "b.de")])))
+    thread.start()
+    thread.join(120)
+    assert statuses == [0]

@@ -262,3 +262,37 @@ def test_every_epoch_reshuffles_and_a_seeded_run_repeats(tmp_path, cache, stream
     examples = [sorted(i for batch in first[epoch] for i in batch) for epoch in first]
     assert examples[0] == examples[1] == examples[2]  # every epoch sees every example
     assert first[0] != first[1] and first[1] != first[2] and first[0] != first[2]
+
+
+def test_load_from_checkpoint_rebuilds_the_module(trained):
+    root, _ = trained
+    last = root / "checkpoints" / "last.ckpt"
+    module = TranslationModule.load_from_checkpoint(last, weights_only=True)
+    assert module.model.config.hidden_size == 48
+    assert module.optimization.lr == 0.005
+    saved = model_weights(last)
+    for name, tensor in module.state_dict().items():
+        assert torch.equal(tensor, saved[name]), name
+
+
+class LastStep(Callback):
+    """The step that last.ckpt holds, after each training batch."""
+
+    def __init__(self, last: Path):
+        self.last, self.steps = last, []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        self.steps.append(read_checkpoint(self.last)["global_step"] if self.last.exists() else None)
+
+
+def test_last_checkpoint_follows_every_n_train_steps(tmp_path, cache):
+    root = tmp_path / "run"
+    args = [arg for arg in fit_args(root, cache, "--trainer.max_steps", "12",
+                                    "--checkpoint.every_n_train_steps", "5") if arg != "fit"]
+    cli = Seq2SeqCLI(TranslationModule, TranslationDataModule, run=False, args=args,
+                     trainer_defaults={"use_distributed_sampler": False})
+    recorder = LastStep(root / "checkpoints" / "last.ckpt")
+    cli.trainer.callbacks.insert(0, recorder)  # runs before the checkpoint callbacks
+    cli.trainer.fit(cli.model, cli.datamodule)
+    assert recorder.steps == [None] * 5 + [5] * 5 + [10] * 2
+    assert read_checkpoint(root / "checkpoints" / "last.ckpt")["global_step"] == 12

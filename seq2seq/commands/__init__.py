@@ -27,6 +27,7 @@ import re
 import signal
 import stat
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
@@ -69,6 +70,24 @@ def _terminate(signum: int, frame) -> None:
     raise Terminated(signum)
 
 
+@contextlib.contextmanager
+def _terminated_as_interrupts() -> Iterator[None]:
+    """SIGTERM and SIGHUP raise :class:`Terminated` while the block runs (from the main
+    thread only, and not where they are ignored, as under ``nohup``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {signum: signal.getsignal(signum) for signum in (signal.SIGTERM, signal.SIGHUP)}
+    for signum, handler in previous.items():
+        if handler is signal.SIG_DFL:
+            signal.signal(signum, _terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def run_command(prog: str, command: Callable[[argparse.Namespace], int],
                 args: argparse.Namespace) -> int:
     """Run ``command(args)``, turning the errors users cause into a message and exit status.
@@ -80,8 +99,12 @@ def run_command(prog: str, command: Callable[[argparse.Namespace], int],
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(encoding="utf-8", errors="backslashreplace"
                                if stream is sys.stderr else "strict")
-    for signum in (signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, _terminate)
+    with _terminated_as_interrupts():
+        return _run(prog, command, args)
+
+
+def _run(prog: str, command: Callable[[argparse.Namespace], int],
+         args: argparse.Namespace) -> int:
     try:
         return command(args)
     except Terminated as terminated:
@@ -241,7 +264,7 @@ def check_not_an_input(output: str | None, inputs: Sequence[str | None]) -> None
             raise CommandError(f"the output {output} is also an input; refusing to overwrite it")
 
 
-DESCRIPTOR_FOLDERS = ("/dev/", "/proc/")
+DESCRIPTOR_PATH = re.compile(r"/dev/(fd/\d+|stdout|stderr)|/proc/(self|\d+)/fd/\d+")
 
 
 def _names_stdout(path: str) -> bool:
@@ -277,7 +300,7 @@ def output_stream(path: str | None) -> Iterator[TextIO]:
         yield sys.stdout
         sys.stdout.flush()
         return
-    names_descriptor = os.path.abspath(path).startswith(DESCRIPTOR_FOLDERS)
+    names_descriptor = DESCRIPTOR_PATH.fullmatch(os.path.abspath(path)) is not None
     if names_descriptor or (os.path.exists(path) and not os.path.isfile(path)):
         with open(path, "a" if names_descriptor else "w", encoding="utf-8",
                   newline="\n") as stream:
