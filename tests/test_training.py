@@ -296,3 +296,24 @@ def test_last_checkpoint_follows_every_n_train_steps(tmp_path, cache):
     cli.trainer.fit(cli.model, cli.datamodule)
     assert recorder.steps == [None] * 5 + [5] * 5 + [10] * 2
     assert read_checkpoint(root / "checkpoints" / "last.ckpt")["global_step"] == 12
+
+
+def test_logged_validation_bleu_is_sacrebleu_of_the_checkpoint_s_greedy_output(trained):
+    """val_bleu pairs each hypothesis with its own reference: the last validation's score
+    equals sacreBLEU of last.ckpt's greedy translations of the validation split."""
+    from seq2seq.metrics import corpus_scores
+    from seq2seq.translator import Translator
+
+    root, cache = trained
+    logged = [float(row["val_bleu"]) for row in metrics_rows(root) if row.get("val_bleu")][-1]
+    data = TranslationDataModule(source="demo", demo_sizes={"train": 600, "validation": 60,
+                                                            "test": 60},
+                                 vocab_size=200, max_tokens=600, cache_dir=str(cache))
+    validation = data.preparation.prepared_split("validation")
+    translator = Translator.from_checkpoint(root / "checkpoints" / "last.ckpt")
+    hypotheses = translator.translate(validation["src"], beam_size=1)
+    bleu = corpus_scores(hypotheses, [validation["tgt"]], metrics=("bleu",))["bleu"]["score"]
+    assert logged == pytest.approx(bleu, abs=1e-6)
+    shuffled = hypotheses[1:] + hypotheses[:1]  # what pairing with the wrong references gives
+    assert corpus_scores(shuffled, [validation["tgt"]], metrics=("bleu",))["bleu"]["score"] \
+        != pytest.approx(bleu, abs=1e-6)
