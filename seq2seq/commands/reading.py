@@ -61,7 +61,7 @@ def _interactive_stdin_fd() -> int | None:
 
 def _chunks_until_pause(fd: int, size: int) -> Iterator[list[str]]:
     chunk: list[str] = []
-    pending, number = b"", 0
+    pending, number = bytearray(), 0  # the bytes after the last line break read so far
     try:
         while True:
             if chunk and not select.select([fd], [], [], PAUSE_SECONDS)[0]:
@@ -71,7 +71,12 @@ def _chunks_until_pause(fd: int, size: int) -> Iterator[list[str]]:
             data = os.read(fd, READ_SIZE)
             if not data:
                 break
-            *complete, pending = (pending + data).split(b"\n")
+            pending += data
+            if b"\n" not in data:  # still inside one line: nothing to split or copy yet
+                continue
+            end = pending.rfind(b"\n")  # within ``data``, found from its end
+            complete = bytes(pending[:end]).split(b"\n")
+            del pending[:end + 1]
             for raw in complete:
                 number += 1
                 chunk.append(_decoded(raw, number))
@@ -79,7 +84,7 @@ def _chunks_until_pause(fd: int, size: int) -> Iterator[list[str]]:
                     yield chunk
                     chunk = []
         if pending:
-            chunk.append(_decoded(pending, number + 1))
+            chunk.append(_decoded(bytes(pending), number + 1))
     except DataError:
         if chunk:
             yield chunk  # the lines before the bad one are translated first
