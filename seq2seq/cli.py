@@ -21,8 +21,9 @@ Safety:
   that a live run holds. The lock is an ``flock``, so the system releases it when its
   holder dies, even by SIGKILL. Only the launching process (global rank 0) takes it.
 - Bad data, a bad checkpoint, a held run directory, a diverged run or a failed write end
-  the command with one line on stderr and exit status 1 (2 for a bad ``--ckpt_path`` or
-  ``--weights_only false``).
+  the command with one line on stderr and exit status 1 (2 for a bad ``--ckpt_path``,
+  ``--weights_only false``, an option value a class refuses, or a configuration that
+  Lightning refuses).
 """
 
 from __future__ import annotations

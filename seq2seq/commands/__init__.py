@@ -188,9 +188,15 @@ def check_search_arguments(parser: argparse.ArgumentParser, args: argparse.Names
         search_options(args)
     except SearchOptionError as error:
         parser.error(_as_flags(str(error)))
-    for name in ("max_tokens", "max_src_tokens", "buffer_size"):
+    check_positive_arguments(parser, args, "max_tokens", "max_src_tokens", "buffer_size")
+
+
+def check_positive_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                             *names: str) -> None:
+    """``parser.error`` (exit status 2) naming the first of ``names`` below 1."""
+    for name in names:
         if getattr(args, name) < 1:
-            parser.error(f"{_as_flags(name)} must be positive, got {getattr(args, name)}")
+            parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
 
 
 def search_options(args: argparse.Namespace) -> SearchOptions:

@@ -26,6 +26,7 @@ from seq2seq.commands import (
     add_model_arguments,
     check_not_an_input,
     check_parallel_files,
+    check_positive_arguments,
     load_translator,
     output_stream,
     run_command,
@@ -54,10 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    for name, value in (("--max-tokens", args.max_tokens),
-                        ("--max-line-tokens", args.max_line_tokens)):
-        if value < 1:
-            parser.error(f"{name} must be positive, got {value}")
+    check_positive_arguments(parser, args, "max_tokens", "max_line_tokens")
     return run_command(PROG, score, args)
 
 
