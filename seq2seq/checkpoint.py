@@ -11,19 +11,17 @@ Files are read with ``torch.load(weights_only=True)``: loading never runs code f
 
 from __future__ import annotations
 
-import contextlib
 import os
 import pickle
 import re
-import secrets
 import zipfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 import torch
 
+from seq2seq.files import atomic_write
 from seq2seq.model import ModelConfig, Seq2Seq
 from seq2seq.tokenizer import TokenizerPair
 
@@ -62,46 +60,9 @@ def prefixed_state_dict(model: Seq2Seq) -> dict[str, torch.Tensor]:
 
 
 def save_checkpoint(path: str | os.PathLike, state_dict: dict, payload: dict) -> None:
-    """Write a translation checkpoint atomically (see :func:`atomic_write`)."""
+    """Write a translation checkpoint atomically (see :func:`seq2seq.files.atomic_write`)."""
     with atomic_write(path) as stream:
         torch.save({"state_dict": state_dict, CHECKPOINT_KEY: payload}, stream)
-
-
-@contextlib.contextmanager
-def atomic_write(path: str | os.PathLike) -> Iterator[BinaryIO]:
-    """A binary file to write that replaces ``path`` only once it is complete and on disk.
-
-    The data goes to a temporary file in ``path``'s own folder (a rename within one file
-    system is atomic; one from ``$TMPDIR`` may not be), is flushed and fsynced, and is then
-    renamed onto ``path``. After any failure, a full disk or an interrupt, the temporary
-    file is removed and a previous file at ``path`` is as it was; the error is an OSError
-    naming ``path``. Only a kill (SIGKILL, power loss) leaves a ``.NAME.*.partial`` file.
-    """
-    final = Path(os.path.realpath(path))
-    final.parent.mkdir(parents=True, exist_ok=True)
-    partial = final.with_name(f".{final.name}.{secrets.token_hex(4)}.partial")
-    try:
-        with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), "wb") as stream:
-            yield stream
-            stream.flush()
-            os.fsync(stream.fileno())
-        os.replace(partial, final)
-    except BaseException as error:
-        partial.unlink(missing_ok=True)
-        if isinstance(error, OSError) and error.filename is None:  # ENOSPC names no file
-            raise OSError(error.errno, error.strerror or str(error), str(path)) from error
-        raise
-    _fsync_directory(final.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make a rename in ``directory`` durable (where the platform can open a folder)."""
-    with contextlib.suppress(OSError):
-        descriptor = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(descriptor)
-        finally:
-            os.close(descriptor)
 
 
 def first_non_finite(state_dict: Mapping[str, torch.Tensor]) -> str | None:

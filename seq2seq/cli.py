@@ -11,7 +11,7 @@ new version per run, so a resumed run keeps the logs of the first).
 
 Safety:
 
-- Every checkpoint is written atomically (:func:`seq2seq.checkpoint.atomic_write`): a
+- Every checkpoint is written atomically (:func:`seq2seq.files.atomic_write`): a
   failed or interrupted write leaves the previous file as it was. None with a NaN or
   infinite weight is written, and a NaN or infinite training loss stops the run.
 - ``--ckpt_path`` (fit, validate, test) is read with ``torch.load(weights_only=True)``,
@@ -46,7 +46,6 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
 from seq2seq.checkpoint import (
     CheckpointError,
-    atomic_write,
     first_non_finite,
     model_state_dict,
     read_checkpoint,
@@ -55,6 +54,7 @@ from seq2seq.checkpoint import (
 from seq2seq.commands import EXIT_INPUT_ERROR, EXIT_USAGE_ERROR, fail, loading_checkpoint
 from seq2seq.data import DataError
 from seq2seq.datamodule import TranslationDataModule
+from seq2seq.files import atomic_write
 from seq2seq.model import ModelConfig, ModelOptions
 from seq2seq.module import DivergedError, TranslationModule
 from seq2seq.runlock import RunDirectoryInUse, RunLock, is_launching_process

@@ -24,11 +24,12 @@ from pytorch_lightning.utilities.exceptions import MisconfigurationException
 from test_training import REPO, TINY_MODEL, fit_args
 
 from seq2seq import module as module_of_training
-from seq2seq.checkpoint import CheckpointError, atomic_write, read_checkpoint, save_checkpoint
+from seq2seq.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from seq2seq.cli import SafeCheckpointIO, main
 from seq2seq.commands import average
 from seq2seq.datamodule import TranslationDataModule
 from seq2seq.demo import generate_corpus
+from seq2seq.files import atomic_write
 from seq2seq.module import DivergedError
 from seq2seq.runlock import RunLock, is_launching_process
 
@@ -60,7 +61,7 @@ def disk_full(monkeypatch):
     """torch.save into an open file writes 1000 bytes, then fails as a full disk does.
 
     Saves to a path (the data module's tokenizers) are left alone: every checkpoint write
-    goes through an open file (seq2seq.checkpoint.atomic_write).
+    goes through an open file (seq2seq.files.atomic_write).
     """
     real_save = torch.save
 

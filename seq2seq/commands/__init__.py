@@ -32,9 +32,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
-from seq2seq.checkpoint import CheckpointError, atomic_write
+from seq2seq.checkpoint import CheckpointError
 from seq2seq.commands.reading import STDIO
 from seq2seq.data import DataError
+from seq2seq.files import atomic_write
 from seq2seq.search import SearchOptionError, SearchOptions
 from seq2seq.translator import (
     DEFAULT_CHUNK_SIZE,
@@ -294,7 +295,7 @@ def _same_regular_file(output: str, path: str | None) -> bool:
 def output_stream(path: str | None) -> Iterator[TextIO]:
     """A UTF-8 text file to write (its folder created), or stdout for ``None``/``-``.
 
-    A file is written by :func:`seq2seq.checkpoint.atomic_write`: it replaces ``path``
+    A file is written by :func:`seq2seq.files.atomic_write`: it replaces ``path``
     (through a symbolic link, the file it points to) only when the block ends without an
     error, and keeps the permissions of the file it replaces; after any error a previous
     file at ``path`` is as it was. A ``path`` that exists and is not a regular file
