@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import statistics
 from collections import defaultdict
@@ -382,3 +384,63 @@ def test_command_rejects_bad_options(tmp_path, bad):
     with pytest.raises(SystemExit) as error:
         main(argv)
     assert error.value.code == 2
+
+
+def test_a_failed_overwrite_keeps_the_previous_corpus_whole(tmp_path, monkeypatch, capsys):
+    """A full disk while writing the third file: no file of the new corpus replaces one of
+    the old (which stays aligned), nothing temporary is left, and the error is one line."""
+    out = tmp_path / "demo"
+    assert main([str(out), *SMALL]) == 0
+    before = {path.name: path.read_bytes() for path in out.iterdir()}
+    real_open, opened = open, []
+
+    def full_disk_on_the_third(file, mode="r", *args, **kwargs):
+        if isinstance(file, int) and "w" in mode:
+            opened.append(file)
+            if len(opened) == 3:
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", full_disk_on_the_third)
+    with pytest.raises(SystemExit) as failed:
+        main([str(out), "--train", "60", "--overwrite"])
+    monkeypatch.undo()
+    assert failed.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("seq2seq-demo-corpus: error: [Errno 28] No space left on device")
+    assert len(err.splitlines()) == 1
+    assert {path.name: path.read_bytes() for path in out.iterdir()} == before
+
+
+@pytest.mark.parametrize(("bad", "message"), [
+    (["--train", "3000000"], "at most 2,000,000, got 3000000"),
+    (["--seed", "-1"], "argument --seed: must be a whole number >= 0, got '-1'"),
+    (["--train", "abc"], "argument --train: must be a whole number >= 0, got 'abc'"),
+])
+def test_sizes_and_seeds_it_cannot_honour_are_one_line_usage_errors(tmp_path, capsys, bad,
+                                                                    message):
+    with pytest.raises(SystemExit) as refused:
+        main([str(tmp_path / "demo"), *bad])
+    assert refused.value.code == 2
+    assert message in capsys.readouterr().err.splitlines()[-1]
+    assert not (tmp_path / "demo").exists()
+
+
+def test_an_output_folder_it_cannot_write_is_one_line(tmp_path, capsys):
+    blocker = tmp_path / "afile"
+    blocker.write_text("not a folder\n")
+    with pytest.raises(SystemExit) as failed:
+        main([str(blocker / "sub"), *SMALL])
+    assert failed.value.code == 1
+    err = capsys.readouterr().err
+    assert err == f"seq2seq-demo-corpus: error: [Errno 20] Not a directory: '{blocker / 'sub'}'\n"
+    with pytest.raises(SystemExit) as empty:
+        main(["", *SMALL])
+    assert empty.value.code == 2
+
+
+def test_a_dangling_link_in_the_folder_counts_as_a_file_there(tmp_path):
+    (tmp_path / "train.en").symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(FileExistsError, match="train.en"):
+        write_corpus(tmp_path, {"train": 3, "validation": 2, "test": 2})
+    assert not (tmp_path / "elsewhere").exists()
