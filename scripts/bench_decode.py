@@ -46,19 +46,19 @@ def timed_translation(translator: Translator, lines: list[str], beam_size: int,
 def decoder_rows(translator: Translator, lines: list[str], beam_size: int,
                  args: argparse.Namespace) -> int:
     """Rows (sentence × beam) the decoder computes to translate ``lines``, all steps summed."""
-    model, rows = translator.model, 0
-    decode_step = model.decode_step
+    decoder, rows = translator.decoder, 0
+    step = decoder.step
 
-    def counting_step(prev_tokens, hidden, encoded):
+    def counting_step(prev_tokens, state):
         nonlocal rows
         rows += prev_tokens.shape[0]
-        return decode_step(prev_tokens, hidden, encoded)
+        return step(prev_tokens, state)
 
-    model.decode_step = counting_step
+    decoder.step = counting_step
     try:
         timed_translation(translator, lines, beam_size, args)
     finally:
-        del model.decode_step  # the class's method again
+        del decoder.step  # the class's method again
     return rows
 
 

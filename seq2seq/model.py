@@ -288,17 +288,18 @@ class Seq2Seq(nn.Module):
         proj = self.decoder.input_projection(embedded)  # (T, B, 3H), all steps at once
         states, contexts = [], []
         for t in range(embedded.shape[0]):
-            output, hidden, context = self._attention_step(proj[t], hidden, encoded)
+            output, hidden, context, _ = self._attention_step(proj[t], hidden, encoded)
             states.append(output)
             contexts.append(context)
         return torch.stack(states), torch.stack(contexts)
 
     def _attention_step(self, proj: Tensor, hidden: Tensor, encoded: EncoderState):
-        """One attention-decoder step. proj (B, 3H) first layer's input projection, hidden (L, B, H)."""
-        context, _ = self.attention(hidden[-1], encoded.keys, encoded.memory, encoded.src_mask)
+        """One attention-decoder step. proj (B, 3H) first layer's input projection, hidden (L, B, H)
+        -> output (B, H), hidden (L, B, H), context (B, D·H), attention weights (S, B)."""
+        context, weights = self.attention(hidden[-1], encoded.keys, encoded.memory, encoded.src_mask)
         output, hidden = self.decoder.step(None, hidden, self.context_gates(context),  # C c_t
                                            input_proj=proj)
-        return output, hidden, context
+        return output, hidden, context, weights
 
     def _logits(self, states: Tensor, embedded: Tensor, readout_bias: Tensor) -> Tensor:
         """states (..., H), embedded (..., E), readout_bias broadcastable to (..., 2M) -> logits (..., V)."""
@@ -309,7 +310,8 @@ class Seq2Seq(nn.Module):
             maxout = self.output_factor(maxout)
         return self.output(maxout)
 
-    def decode_step(self, prev_tokens: Tensor, hidden: Tensor, encoded: EncoderState) -> tuple[Tensor, Tensor]:
+    def decode_step(self, prev_tokens: Tensor, hidden: Tensor,
+                    encoded: EncoderState) -> tuple[Tensor, Tensor, Tensor | None]:
         """One decoding step for search.
 
         Args:
@@ -317,12 +319,13 @@ class Seq2Seq(nn.Module):
             encoded: the EncoderState of these N rows (expanded to beams as needed).
 
         Returns:
-            logits (N, V) of y_t and the new hidden (L, N, H).
+            logits (N, V) of y_t, the new hidden (L, N, H), and the attention weights
+            (N, S) over the source positions (None without attention).
         """
         embedded = self.tgt_embedding(prev_tokens)  # (N, E)
         if self.attention is None:
             state, hidden = self.decoder.step(embedded, hidden, encoded.gate_bias)
-            return self._logits(state, embedded, encoded.readout_bias), hidden
+            return self._logits(state, embedded, encoded.readout_bias), hidden, None
         proj = self.decoder.input_projection(embedded)
-        state, hidden, context = self._attention_step(proj, hidden, encoded)
-        return self._logits(state, embedded, self.readout_context(context)), hidden
+        state, hidden, context, weights = self._attention_step(proj, hidden, encoded)
+        return self._logits(state, embedded, self.readout_context(context)), hidden, weights.t()

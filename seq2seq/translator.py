@@ -3,6 +3,7 @@
     translator = Translator.from_checkpoint("runs/demo/best.ckpt")
     translator.translate(["ein Hund läuft ."])                  # ['a dog runs .']
     translator.translate(lines, beam_size=5, nbest=3)            # [[(text, score), ...], ...]
+    ensemble = Translator.from_checkpoint(["a.ckpt", "b.ckpt"])   # one search over both
     for translation in translator.translate_stream(open_lines):  # input order, chunk by chunk
         print(translation.text)
 
@@ -24,9 +25,18 @@ from dataclasses import dataclass
 import torch
 
 from seq2seq.batching import pad_sequences, token_budget_batches
-from seq2seq.checkpoint import load_translation_checkpoint
+from seq2seq.checkpoint import CheckpointError, load_translation_checkpoint
+from seq2seq.ensemble import Ensemble
 from seq2seq.model import Seq2Seq
-from seq2seq.search import Hypothesis, SearchOptions, beam_search, force_decode, greedy_search
+from seq2seq.search import (
+    Hypothesis,
+    SearchOptions,
+    beam_search,
+    force_decode,
+    greedy_search,
+    sample_search,
+)
+from seq2seq.steps import ModelSteps, StepDecoder
 from seq2seq.tokenizer import TokenizerPair
 
 DEFAULT_MAX_TOKENS = 4000
@@ -39,11 +49,24 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 
 
 @dataclass
+class Alignment:
+    """Where a hypothesis looked: ``weights[i][j]`` is target piece i's attention on source
+    piece j; ``target_tokens`` ends with ``</s>`` (the step that chose EOS), and each row
+    sums to 1 over the source pieces."""
+
+    source_tokens: list[str]
+    target_tokens: list[str]
+    weights: list[list[float]]
+
+
+@dataclass
 class Translation:
-    """One input line and its hypotheses as (text, score), best first; none for an empty line."""
+    """One input line and its hypotheses as (text, score), best first; none for an empty line.
+    With alignments asked for, ``alignments[i]`` belongs to ``hypotheses[i]``."""
 
     source: str
     hypotheses: list[tuple[str, float]]
+    alignments: list[Alignment] | None = None
 
     @property
     def text(self) -> str:
@@ -64,38 +87,70 @@ class ScoreResult:
 
 
 class Translator:
-    """A model with its tokenizers, ready to translate and score text."""
+    """A model (or an ensemble of models) with its tokenizers, ready to translate and score.
 
-    def __init__(self, model: Seq2Seq, tokenizers: TokenizerPair, *,
+    ``model`` is a :class:`Seq2Seq`, a list of them (an :class:`~seq2seq.ensemble.Ensemble`
+    with ``weights``, which must share the tokenizers' vocabularies), or any
+    :class:`~seq2seq.steps.StepDecoder` (an exported graph) that runs on ``device``.
+    """
+
+    def __init__(self, model: Seq2Seq | Sequence[Seq2Seq] | StepDecoder, tokenizers: TokenizerPair,
+                 *, weights: Sequence[float] | None = None,
                  max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS,
-                 chunk_size: int = DEFAULT_CHUNK_SIZE):
-        """``model`` is put in eval mode and used on the device its parameters are on."""
+                 chunk_size: int = DEFAULT_CHUNK_SIZE, device: str | torch.device | None = None):
+        """Models are put in eval mode and used on the device their parameters are on."""
         check_positive("max_src_tokens", max_src_tokens)
         check_positive("chunk_size", chunk_size)
-        self.model = model.eval()
+        if isinstance(model, Seq2Seq):
+            model = [model]
+        if isinstance(model, StepDecoder):
+            self.models: list[Seq2Seq] = []
+            self.decoder = model
+            self.device = torch.device(device or "cpu")
+        else:
+            self.models = [member.eval() for member in model]
+            members = [ModelSteps(member) for member in self.models]
+            self.decoder = members[0] if len(members) == 1 and weights is None else Ensemble(
+                members, weights)
+            self.device = next(self.models[0].parameters()).device
         self.tokenizers = tokenizers
         self.max_src_tokens = max_src_tokens
         self.chunk_size = chunk_size
 
     @classmethod
-    def from_checkpoint(cls, path: str | os.PathLike, device: str | torch.device = "cpu", *,
-                        dtype: str | torch.dtype = "float32", **options) -> Translator:
-        """Load a translation checkpoint onto ``device`` ("cpu", "cuda", "auto", ...).
+    def from_checkpoint(cls, path: str | os.PathLike | Sequence[str | os.PathLike],
+                        device: str | torch.device = "cpu", *,
+                        dtype: str | torch.dtype = "float32",
+                        weights: Sequence[float] | None = None, **options) -> Translator:
+        """Load a translation checkpoint, or several as an ensemble, onto ``device`` ("cpu",
+        "cuda", "auto", ...).
 
         ``dtype`` ("float32", "bfloat16", "float16" or the torch dtype) is the precision of
         the weights and of the model's arithmetic; log-softmax, search scores and
         :meth:`score` are computed in float32 from the model's logits either way.
 
-        Raises :class:`seq2seq.checkpoint.CheckpointError` for a missing or bad file and
-        ValueError for an unknown dtype.
+        Raises :class:`seq2seq.checkpoint.CheckpointError` for a missing or bad file, or for
+        ensemble members whose subword vocabularies differ from the first's (naming the
+        file), and ValueError for an unknown dtype.
         """
         dtype = resolve_dtype(dtype)
-        checkpoint = load_translation_checkpoint(path, resolve_device(device))
-        return cls(checkpoint.model.to(dtype), checkpoint.tokenizers, **options)
+        device = resolve_device(device)
+        paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
+        if not paths:
+            raise ValueError("no checkpoint given")
+        checkpoints = [load_translation_checkpoint(each, device) for each in paths]
+        for each, checkpoint in zip(paths[1:], checkpoints[1:]):
+            check_same_vocabularies(checkpoints[0].tokenizers, paths[0], checkpoint.tokenizers,
+                                    each)
+        models = [checkpoint.model.to(dtype) for checkpoint in checkpoints]
+        return cls(models, checkpoints[0].tokenizers, weights=weights, **options)
 
     @property
-    def device(self) -> torch.device:
-        return next(self.model.parameters()).device
+    def model(self) -> Seq2Seq:
+        """The (first) model; an exported graph has none."""
+        if not self.models:
+            raise AttributeError("this translator runs an exported graph, not a torch model")
+        return self.models[0]
 
     # ---- translating ----------------------------------------------------------------------
 
@@ -108,7 +163,8 @@ class Translator:
         Args:
             search: how to decode; ``search_options`` (fields of :class:`SearchOptions`,
                 e.g. ``beam_size=1``) replace its values, or the defaults' without it.
-            max_tokens: batch budget, counted as padded source tokens × ``beam_size``.
+            max_tokens: batch budget, counted as padded source tokens × ``beam_size`` (or
+                × ``nbest`` when sampling).
             max_src_tokens: truncate longer inputs (default: the translator's, 256).
         """
         search = SearchOptions.of(search, **search_options)
@@ -120,20 +176,21 @@ class Translator:
 
     def translate_stream(self, lines: Iterable[str], search: SearchOptions | None = None, *,
                          max_tokens: int = DEFAULT_MAX_TOKENS, max_src_tokens: int | None = None,
-                         **search_options) -> Iterator[Translation]:
+                         alignments: bool = False, **search_options) -> Iterator[Translation]:
         """Yield a :class:`Translation` per line, in input order, ``chunk_size`` lines at a time.
 
-        Options as for :meth:`translate`, checked before anything is read. If reading
-        ``lines`` fails, the lines read before the failure are translated and yielded
-        first, then the error is raised.
+        Options as for :meth:`translate`, checked before anything is read; ``alignments``
+        fills :attr:`Translation.alignments` (attention models only: ValueError otherwise).
+        If reading ``lines`` fails, the lines read before the failure are translated and
+        yielded first, then the error is raised.
         """
         return self.translate_chunks(chunked(lines, self.chunk_size), search,
                                      max_tokens=max_tokens, max_src_tokens=max_src_tokens,
-                                     **search_options)
+                                     alignments=alignments, **search_options)
 
     def translate_chunks(self, chunks: Iterable[list[str]], search: SearchOptions | None = None,
                          *, max_tokens: int = DEFAULT_MAX_TOKENS, max_src_tokens: int | None = None,
-                         **search_options) -> Iterator[Translation]:
+                         alignments: bool = False, **search_options) -> Iterator[Translation]:
         """As :meth:`translate_stream`, with the input already cut into chunks: each chunk
         is translated (sorted and batched) as soon as it arrives, so a caller that cuts at
         pauses of interactive input gets its lines back without waiting for more."""
@@ -141,19 +198,22 @@ class Translator:
         check_positive("max_tokens", max_tokens)
         limit = self.max_src_tokens if max_src_tokens is None else max_src_tokens
         check_positive("max_src_tokens", limit)
-        return self._translate_chunks(chunks, search, max_tokens, limit)
+        if alignments and not self.decoder.has_attention:
+            raise ValueError("alignments need a model with attention; this model has none")
+        return self._translate_chunks(chunks, _Decoding(search, alignments, self.device),
+                                      max_tokens, limit)
 
-    def _translate_chunks(self, chunks: Iterable[list[str]], search: SearchOptions,
+    def _translate_chunks(self, chunks: Iterable[list[str]], decoding: _Decoding,
                           max_tokens: int, max_src_tokens: int) -> Iterator[Translation]:
         first_line = 1
         for chunk in chunks:
             if not chunk:
                 continue
-            yield from self._translate_chunk(chunk, first_line, search, max_tokens,
+            yield from self._translate_chunk(chunk, first_line, decoding, max_tokens,
                                              max_src_tokens)
             first_line += len(chunk)
 
-    def _translate_chunk(self, lines: list[str], first_line: int, options: SearchOptions,
+    def _translate_chunk(self, lines: list[str], first_line: int, decoding: _Decoding,
                          max_tokens: int, max_src_tokens: int) -> list[Translation]:
         translations = [Translation(line, []) for line in lines]
         texts = [line.strip() for line in lines]
@@ -161,20 +221,37 @@ class Translator:
         encoded = self.tokenizers.source.encode_batch([texts[index] for index in todo])
         encoded = [_truncated(ids, max_src_tokens, first_line + index)
                    for index, ids in zip(todo, encoded)]
-        budget = max(1, max_tokens // options.beam_size)
+        budget = max(1, max_tokens // decoding.search.rows_per_sentence)
+        target = self.tokenizers.target
         for batch in token_budget_batches([len(ids) for ids in encoded], budget):
             src, src_lengths = pad_sequences([encoded[i] for i in batch])
-            found = self._search(src.to(self.device), src_lengths.to(self.device), options)
+            found = self._search(src.to(self.device), src_lengths.to(self.device), decoding)
             for i, hypotheses in zip(batch, found):
-                translations[todo[i]].hypotheses = [
-                    (self.tokenizers.target.decode(h.tokens), h.score) for h in hypotheses]
+                translation = translations[todo[i]]
+                translation.hypotheses = [(target.decode(h.tokens), h.score) for h in hypotheses]
+                if decoding.alignments:
+                    translation.alignments = [self._alignment(encoded[i], h) for h in hypotheses]
+        for translation in translations:  # an empty line has no hypotheses to align
+            if decoding.alignments and translation.alignments is None:
+                translation.alignments = []
         return translations
 
     def _search(self, src: torch.Tensor, src_lengths: torch.Tensor,
-                options: SearchOptions) -> list[list[Hypothesis]]:
+                decoding: _Decoding) -> list[list[Hypothesis]]:
+        options, alignments = decoding.search, decoding.alignments
+        if options.sampling:
+            return sample_search(self.decoder, src, src_lengths, options, alignments=alignments,
+                                 generator=decoding.generator)
         if options.beam_size == 1:
-            return [[h] for h in greedy_search(self.model, src, src_lengths, options)]
-        return beam_search(self.model, src, src_lengths, options)
+            return [[h] for h in greedy_search(self.decoder, src, src_lengths, options,
+                                               alignments=alignments)]
+        return beam_search(self.decoder, src, src_lengths, options, alignments=alignments)
+
+    def _alignment(self, src_ids: list[int], hypothesis: Hypothesis) -> Alignment:
+        source, target = self.tokenizers.source, self.tokenizers.target
+        return Alignment([source.id_to_piece(i) for i in src_ids],
+                         [target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"],
+                         hypothesis.alignment.tolist())
 
     # ---- scoring --------------------------------------------------------------------------
 
@@ -207,11 +284,33 @@ class Translator:
         results: list[ScoreResult | None] = [None] * len(src_ids)
         for batch in token_budget_batches(sizes, max_tokens):
             src, src_lengths = pad_sequences([src_ids[i] for i in batch])
-            forced = force_decode(self.model, src.to(self.device), src_lengths.to(self.device),
+            forced = force_decode(self.decoder, src.to(self.device), src_lengths.to(self.device),
                                   [tgt_ids[i] for i in batch])
             for i, (total, num_tokens) in zip(batch, forced):
                 results[i] = ScoreResult(total, total / num_tokens, num_tokens)
         return results
+
+
+class _Decoding:
+    """One translate call's search options, whether to align, and its sampling generator
+    (seeded once per call, so that a seed gives the same samples for the same input)."""
+
+    def __init__(self, search: SearchOptions, alignments: bool, device: torch.device):
+        self.search, self.alignments, self.generator = search, alignments, None
+        if search.sampling and search.seed is not None:
+            self.generator = torch.Generator(device).manual_seed(search.seed)
+
+
+def check_same_vocabularies(first: TokenizerPair, first_path: str | os.PathLike,
+                            other: TokenizerPair, other_path: str | os.PathLike) -> None:
+    """CheckpointError naming ``other_path`` unless its subword models equal ``first_path``'s
+    (ensemble members read the same source ids and score the same target ids)."""
+    for side in ("source", "target"):
+        if getattr(first, side).to_bytes() != getattr(other, side).to_bytes():
+            raise CheckpointError(
+                f"{other_path}: its {side} subword vocabulary differs from {first_path}'s; "
+                "an ensemble's models must share their vocabularies (train them on the same "
+                "prepared data)")
 
 
 def resolve_device(device: str | torch.device) -> torch.device:

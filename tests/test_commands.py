@@ -329,7 +329,7 @@ def manual_log_prob(model: Seq2Seq, src: list[int], tgt: list[int]) -> float:
         hidden = model.initial_hidden(encoded)
         total, prev = 0.0, BOS_ID
         for token in [*tgt, EOS_ID]:
-            logits, hidden = model.decode_step(torch.tensor([prev]), hidden, encoded)
+            logits, hidden, _ = model.decode_step(torch.tensor([prev]), hidden, encoded)
             total += float(torch.log_softmax(logits.double(), dim=-1)[0, token])
             prev = token
     return total

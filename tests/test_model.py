@@ -40,7 +40,7 @@ def test_teacher_forced_logits_equal_step_by_step_decoding(options):
     encoded = model.encode(src, src_lengths)
     hidden = model.initial_hidden(encoded)
     for t in range(tgt_in.shape[1]):
-        step_logits, hidden = model.decode_step(tgt_in[:, t], hidden, encoded)
+        step_logits, hidden, _ = model.decode_step(tgt_in[:, t], hidden, encoded)
         torch.testing.assert_close(step_logits, logits[:, t], rtol=0, atol=1e-10)
 
 

@@ -12,11 +12,12 @@ from seq2seq.search import (
     SearchOptions,
     _at_least_one_column,
     _row_topk,
-    _top_next_tokens,
+    _allowed_log_probs,
     beam_search,
     force_decode,
     greedy_search,
 )
+from seq2seq.steps import Step, log_softmax
 from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 A, B, C = 4, 5, 6  # ordinary target tokens of the scripted models
@@ -45,11 +46,14 @@ SOURCES = [[4, 5, 6, 7], [8], [], [9, 10, 4, 4, 5, 6, 7], [6, 6]]
 
 
 class MarkovModel(nn.Module):
-    """A scripted 'model': the next token's distribution depends on the previous token only.
+    """A scripted :class:`~seq2seq.steps.StepDecoder`: the next token's distribution depends on
+    the previous token only.
 
     ``table[prev] = {token: probability}``; unlisted tokens get a tiny probability, and
     rows are renormalised. It counts its decoding steps.
     """
+
+    has_attention = False
 
     def __init__(self, table: dict[int, dict[int, float]], vocab_size: int = 8):
         super().__init__()
@@ -65,18 +69,25 @@ class MarkovModel(nn.Module):
         path = [BOS_ID, *tokens, EOS_ID]
         return sum(float(self.logits[prev, token]) for prev, token in itertools.pairwise(path))
 
-    def encode(self, src, src_lengths):
-        return EncoderState(summary=torch.zeros(src.shape[0], 1, dtype=torch.float64))
+    def start(self, src, src_lengths):
+        return NoState()
 
-    def initial_hidden(self, encoded):
-        return torch.zeros(1, encoded.summary.shape[0], 1, dtype=torch.float64)
-
-    def decode_step(self, prev_tokens, hidden, encoded):
+    def step(self, prev_tokens, state):
         self.steps += 1
-        return self.logits[prev_tokens], hidden
+        return Step(self.logits[prev_tokens], state, None)
 
-    def forward(self, src, src_lengths, tgt_in, tgt_out=None):
-        return self.logits[tgt_in], None
+    def forced_log_probs(self, src, src_lengths, tgt_in):
+        return self.logits[tgt_in]
+
+
+class NoState:
+    """The Markov model's state: nothing (its next step depends on the last token only)."""
+
+    def index_select(self, rows):
+        return self
+
+    def reorder_hidden(self, rows):
+        return self
 
 
 def all_outputs(vocab: list[int], max_len: int):
@@ -350,7 +361,7 @@ def reference_beam_search(model, src: list[int], beams: int, alpha: float, max_l
         candidates = []
         for tokens, log_prob, hidden in live:
             prev = torch.tensor([tokens[-1] if tokens else BOS_ID])
-            logits, new_hidden = model.decode_step(prev, hidden, encoded)
+            logits, new_hidden, _ = model.decode_step(prev, hidden, encoded)
             log_probs = torch.log_softmax(logits[0], dim=-1)
             allowed = log_probs.clone()
             allowed[[PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = -math.inf
@@ -403,12 +414,13 @@ def test_beam_search_equals_a_plain_reference(beams, vocab, exact_stop, attentio
 def test_rows_at_their_length_limit_offer_only_eos():
     """Row 0 is at its limit: only EOS, even before min_length. Row 1 is not: EOS is banned."""
     logits = torch.tensor([[0.0, 0.0, 0.0, 2.0, 3.0, 1.0], [0.0, 0.0, 0.0, 2.0, 3.0, 1.0]])
-    log_probs, tokens = _top_next_tokens(logits.clone(), 3, step=4, min_length=9, ban_unk=False,
-                                         max_lengths=torch.tensor([4, 5]))
-    expected_eos = float(torch.log_softmax(logits[0], dim=-1)[EOS_ID])
-    assert tokens[0, 0] == EOS_ID and log_probs[0, 0] == pytest.approx(expected_eos)
-    assert (log_probs[0, 1:] == -math.inf).all() and (tokens[0] == EOS_ID).sum() == 1
-    assert tokens[1].tolist() == [4, 5, UNK_ID]
+    log_probs = torch.log_softmax(logits, dim=-1)
+    allowed = _allowed_log_probs(log_probs, step=4, min_length=9, ban_unk=False,
+                                 max_lengths=torch.tensor([4, 5]))
+    assert allowed[0, EOS_ID] == log_probs[0, EOS_ID]
+    assert (allowed[0] == -math.inf).sum() == allowed.shape[1] - 1
+    assert allowed[1].topk(3).indices.tolist() == [4, 5, UNK_ID]
+    assert allowed[1, EOS_ID] == -math.inf
 
 
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
@@ -416,11 +428,9 @@ def test_half_precision_logits_are_scored_in_float32(dtype):
     """A model run in half precision (``--dtype``) still gets float32 log probabilities."""
     torch.manual_seed(0)
     logits = (torch.randn(3, 500) * 4).to(dtype)
-    log_probs, tokens = _top_next_tokens(logits.clone(), 4, step=0, max_lengths=None,
-                                         min_length=0, ban_unk=False)
+    log_probs = log_softmax(logits)
     assert log_probs.dtype == torch.float32
-    expected = torch.log_softmax(logits.float(), dim=-1)
-    assert torch.equal(log_probs, expected.gather(1, tokens))
+    assert torch.equal(log_probs, torch.log_softmax(logits.float(), dim=-1))
 
 
 @pytest.mark.parametrize("width", [64 * 24, 8000, 64 * 30 + 37, 100])
