@@ -4,13 +4,18 @@ Layout (a Lightning checkpoint has it too, beside its optimizer and loop state):
 
     {"state_dict": {"model.<name>": tensor, ...},
      "seq2seq": {"version": 1, "model_config": {...}, "tokenizers": {...},
-                 "src_lang": "de", "tgt_lang": "en"}}
+                 "src_lang": "de", "tgt_lang": "en",
+                 "metrics": {"val_bleu": 35.2, "epoch": 12, "step": 5400, ...}}}
+
+``metrics`` (optional) are the validation scores of the saved weights, as logged by the
+last validation before the save, with its epoch and step.
 
 Files are read with ``torch.load(weights_only=True)``: loading never runs code from the file.
 """
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import re
@@ -42,9 +47,11 @@ class TranslationCheckpoint:
     tokenizers: TokenizerPair
     src_lang: str
     tgt_lang: str
+    metrics: dict[str, float]
 
 
-def translation_payload(model: Seq2Seq, tokenizers: TokenizerPair, src_lang: str, tgt_lang: str) -> dict:
+def translation_payload(model: Seq2Seq, tokenizers: TokenizerPair, src_lang: str, tgt_lang: str,
+                        metrics: Mapping[str, float] | None = None) -> dict:
     """The ``"seq2seq"`` entry of a checkpoint."""
     return {
         "version": FORMAT_VERSION,
@@ -52,7 +59,19 @@ def translation_payload(model: Seq2Seq, tokenizers: TokenizerPair, src_lang: str
         "tokenizers": tokenizers.to_dict(),
         "src_lang": src_lang,
         "tgt_lang": tgt_lang,
+        "metrics": dict(metrics or {}),
     }
+
+
+def checkpoint_metrics(checkpoint: dict) -> dict[str, float]:
+    """The validation metrics a :func:`read_checkpoint` dict carries (empty if none): only
+    finite numbers are kept, so a tampered entry cannot inject anything else."""
+    metrics = checkpoint[CHECKPOINT_KEY].get("metrics")
+    if not isinstance(metrics, Mapping):
+        return {}
+    return {str(name): float(value) for name, value in metrics.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)
+            and math.isfinite(value)}
 
 
 def prefixed_state_dict(model: Seq2Seq) -> dict[str, torch.Tensor]:
@@ -184,4 +203,4 @@ def load_translation_checkpoint(path: str | os.PathLike, device: str | torch.dev
     model.load_state_dict(parts.weights)
     payload = checkpoint[CHECKPOINT_KEY]
     return TranslationCheckpoint(model.to(device).eval(), parts.tokenizers, payload["src_lang"],
-                                 payload["tgt_lang"])
+                                 payload["tgt_lang"], checkpoint_metrics(checkpoint))

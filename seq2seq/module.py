@@ -234,7 +234,14 @@ class TranslationModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         data = self.data
         checkpoint[CHECKPOINT_KEY] = translation_payload(self.model, data.tokenizers, data.src_lang,
-                                                         data.tgt_lang)
+                                                         data.tgt_lang, self._saved_metrics())
+
+    def _saved_metrics(self) -> dict[str, float]:
+        """The last validation's scores (``val_*``) with the epoch and step of this save."""
+        logged = self.trainer.callback_metrics
+        metrics = {name: float(value) for name, value in logged.items()
+                   if name.startswith("val_") and torch.is_tensor(value) and value.numel() == 1}
+        return {**metrics, "epoch": self.current_epoch, "step": self.global_step}
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:

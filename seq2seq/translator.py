@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 
 from seq2seq.batching import pad_sequences, token_budget_batches
-from seq2seq.checkpoint import CheckpointError, load_translation_checkpoint
+from seq2seq.checkpoint import CheckpointError, TranslationCheckpoint, load_translation_checkpoint
 from seq2seq.ensemble import Ensemble
 from seq2seq.model import Seq2Seq
 from seq2seq.search import (
@@ -136,12 +136,20 @@ class Translator:
         dtype = resolve_dtype(dtype)
         device = resolve_device(device)
         paths = [path] if isinstance(path, (str, os.PathLike)) else list(path)
-        if not paths:
-            raise ValueError("no checkpoint given")
         checkpoints = [load_translation_checkpoint(each, device) for each in paths]
-        for each, checkpoint in zip(paths[1:], checkpoints[1:]):
+        return cls.from_loaded(checkpoints, paths, dtype=dtype, weights=weights, **options)
+
+    @classmethod
+    def from_loaded(cls, checkpoints: Sequence[TranslationCheckpoint],
+                    paths: Sequence[str | os.PathLike], *, dtype: str | torch.dtype = "float32",
+                    weights: Sequence[float] | None = None, **options) -> Translator:
+        """:meth:`from_checkpoint` for checkpoints already loaded from ``paths``."""
+        dtype = resolve_dtype(dtype)
+        if not checkpoints:
+            raise ValueError("no checkpoint given")
+        for path, checkpoint in zip(paths[1:], checkpoints[1:]):
             check_same_vocabularies(checkpoints[0].tokenizers, paths[0], checkpoint.tokenizers,
-                                    each)
+                                    path)
         models = [checkpoint.model.to(dtype) for checkpoint in checkpoints]
         return cls(models, checkpoints[0].tokenizers, weights=weights, **options)
 

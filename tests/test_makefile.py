@@ -40,5 +40,7 @@ def test_a_training_that_did_not_finish_is_trained_again(clone):
     assert "seq2seq-train fit" in planned(clone)
     (clone / "runs/demo/trained").write_text("")  # written when training ended well
     assert "seq2seq-train fit" not in planned(clone)
+    an_hour_ago = time.time() - 1800  # older than the config edited now, whatever the clock's grain
+    os.utime(clone / "runs/demo/trained", (an_hour_ago, an_hour_ago))
     os.utime(clone / "configs/demo.yaml")  # a changed config trains again
     assert "seq2seq-train fit" in planned(clone)

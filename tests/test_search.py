@@ -6,13 +6,13 @@ import torch
 from torch import nn
 
 from seq2seq.batching import pad_sequences
-from seq2seq.model import EncoderState, ModelConfig, Seq2Seq
+from seq2seq.model import ModelConfig, Seq2Seq
 from seq2seq.search import (
     SearchOptionError,
     SearchOptions,
+    _allowed_log_probs,
     _at_least_one_column,
     _row_topk,
-    _allowed_log_probs,
     beam_search,
     force_decode,
     greedy_search,

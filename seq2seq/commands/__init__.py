@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import dataclasses
 import io
+import math
 import os
 import re
 import signal
@@ -32,7 +33,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
-from seq2seq.checkpoint import CheckpointError
+from seq2seq.checkpoint import CheckpointError, load_translation_checkpoint
 from seq2seq.commands.reading import STDIO
 from seq2seq.data import DataError
 from seq2seq.files import atomic_write
@@ -131,8 +132,16 @@ def fail(prog: str, error: Exception, status: int) -> int:
 # ---- arguments ---------------------------------------------------------------------------
 
 
+CHECKPOINT_HELP = ("translation checkpoint; several are decoded as one ensemble (their "
+                   "log probabilities averaged at each step; they must share vocabularies)")
+
+
 def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """Where and in what precision to run the model (``--checkpoint`` itself each command adds)."""
+    """Where and in what precision to run the model (``--checkpoint`` itself each command
+    adds: ``nargs="+"``, :data:`CHECKPOINT_HELP`)."""
+    parser.add_argument("--ensemble-weights", type=float, nargs="+", metavar="W",
+                        help="one positive weight per --checkpoint for the ensemble's average "
+                             "(default: equal)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N, or auto (CUDA if available; default)")
     parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
@@ -214,16 +223,26 @@ def _as_flags(message: str) -> str:
 
 
 def load_translator(args: argparse.Namespace) -> Translator:
-    """The translator of ``--checkpoint`` on ``--device``; a bad device is a usage error."""
+    """The translator of ``--checkpoint`` (one or an ensemble) on ``--device``; a bad
+    device or weights are usage errors."""
     try:
         device = resolve_device(args.device)
     except ValueError as error:
         raise UsageError(f"--device {args.device}: {error}") from None
-    with loading_checkpoint(args.checkpoint):
-        return Translator.from_checkpoint(
-            args.checkpoint, device, dtype=args.dtype,
-            max_src_tokens=getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
-            chunk_size=getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE))
+    weights = args.ensemble_weights
+    if weights is not None and len(weights) != len(args.checkpoint):
+        raise UsageError(f"--ensemble-weights: {len(weights)} weights for "
+                         f"{len(args.checkpoint)} checkpoints")
+    if weights is not None and not all(0 < weight < math.inf for weight in weights):
+        raise UsageError(f"--ensemble-weights must be positive and finite, got {weights}")
+    checkpoints = []
+    for path in args.checkpoint:
+        with loading_checkpoint(path):
+            checkpoints.append(load_translation_checkpoint(path, device))
+    return Translator.from_loaded(
+        checkpoints, args.checkpoint, dtype=args.dtype, weights=weights,
+        max_src_tokens=getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
+        chunk_size=getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE))
 
 
 @contextlib.contextmanager

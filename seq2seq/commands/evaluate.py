@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog=PROG, description="Score translations with sacreBLEU: BLEU, chrF, TER.")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--hypotheses", help="detokenized translations to score")
-    what.add_argument("--checkpoint", help="translate --source with this checkpoint first")
+    what.add_argument("--checkpoint", nargs="+",
+                      help="translate --source with this checkpoint (or ensemble) first")
     parser.add_argument("--source", help="text to translate (with --checkpoint)")
     parser.add_argument("--references", nargs="+", required=True,
                         help="one or more reference files, line-aligned with the hypotheses")
@@ -76,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def evaluate(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.checkpoint, args.source, *args.references])
+    check_not_an_input(args.output, [*(args.checkpoint or []), args.source, *args.references])
     references = [read_text_file(path) for path in args.references]
     if args.hypotheses:
         name, lines = args.hypotheses, read_text_file(args.hypotheses)

@@ -22,6 +22,7 @@ import math
 import sys
 
 from seq2seq.commands import (
+    CHECKPOINT_HELP,
     CommandError,
     add_model_arguments,
     check_not_an_input,
@@ -40,7 +41,7 @@ PROG = "seq2seq-score"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Score translations: log p(target | source) per line.")
-    parser.add_argument("--checkpoint", required=True, help="translation checkpoint")
+    parser.add_argument("--checkpoint", required=True, nargs="+", help=CHECKPOINT_HELP)
     parser.add_argument("--src", required=True, help="source sentences")
     parser.add_argument("--tgt", required=True, help="target sentences, line-aligned with --src")
     parser.add_argument("--output", help="where to write the scores (default: stdout)")
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def score(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.src, args.tgt, args.checkpoint])
+    check_not_an_input(args.output, [args.src, args.tgt, *args.checkpoint])
     sources, targets = list(input_lines(args.src)), list(input_lines(args.tgt))
     check_parallel_files([(args.src, sources), (args.tgt, targets)])
     translator = load_translator(args)

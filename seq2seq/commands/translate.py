@@ -2,6 +2,7 @@
 
     seq2seq-translate --checkpoint best.ckpt < input.de > output.en
     seq2seq-translate --checkpoint best.ckpt --input test.de --output test.hyp.en --beam-size 10
+    seq2seq-translate --checkpoint a.ckpt b.ckpt c.ckpt < input.de    # an ensemble of three
 
 Input is read (stdin by default) and translated ``--buffer-size`` lines at a time, so a
 stream of any length works; every input line gives exactly one output line, in order, an
@@ -32,6 +33,7 @@ import json
 import sys
 
 from seq2seq.commands import (
+    CHECKPOINT_HELP,
     Progress,
     add_model_arguments,
     add_search_arguments,
@@ -52,7 +54,7 @@ PROG = "seq2seq-translate"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Translate text, one output line per input line.")
-    parser.add_argument("--checkpoint", required=True, help="translation checkpoint")
+    parser.add_argument("--checkpoint", required=True, nargs="+", help=CHECKPOINT_HELP)
     add_model_arguments(parser)
     parser.add_argument("--input", help="text to translate (default: stdin)")
     parser.add_argument("--output", help="where to write translations (default: stdout)")
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def translate(args: argparse.Namespace) -> int:
-    check_not_an_input(args.output, [args.input, args.checkpoint])
+    check_not_an_input(args.output, [args.input, *args.checkpoint])
     translator = load_translator(args)
     progress = Progress(PROG, enabled=args.input not in (None, "-"), every=args.buffer_size)
     with output_stream(args.output) as output:
