@@ -3,8 +3,11 @@
     seq2seq-train fit --config configs/demo.yaml [--trainer.* ...] [--model.* ...] [--data.* ...]
     seq2seq-train validate|test --config configs/demo.yaml --ckpt_path runs/demo/best.ckpt
 
-Checkpoints go to ``<trainer.default_root_dir>/checkpoints`` (best by validation BLEU, and
-``last.ckpt``), the best is also copied to ``<trainer.default_root_dir>/best.ckpt``; the
+Checkpoints go to ``<trainer.default_root_dir>/checkpoints`` (the best 5 by validation BLEU,
+``--checkpoint.save_top_k``, and ``last.ckpt``), the best is also copied to
+``<trainer.default_root_dir>/best.ckpt``, and at the end of ``fit`` the average of the best
+5 (``--checkpoint.average_best``; 1 turns it off) is written to ``<root>/averaged.ckpt``
+with its validation BLEU, printed beside the best single checkpoint's; the
 resolved config is written to ``<root>/config.yaml``, CSV metrics to
 ``<root>/logs/version_N/metrics.csv`` and TensorBoard logs to ``<root>/tensorboard`` (a
 new version per run, so a resumed run keeps the logs of the first).
@@ -44,6 +47,7 @@ from pytorch_lightning.trainer.states import TrainerFn
 from pytorch_lightning.utilities import rank_zero_only
 from pytorch_lightning.utilities.exceptions import MisconfigurationException
 
+from seq2seq.averaging import average_checkpoints
 from seq2seq.checkpoint import (
     CheckpointError,
     first_non_finite,
@@ -55,12 +59,13 @@ from seq2seq.commands import EXIT_INPUT_ERROR, EXIT_USAGE_ERROR, fail, loading_c
 from seq2seq.data import DataError
 from seq2seq.datamodule import TranslationDataModule
 from seq2seq.files import atomic_write
-from seq2seq.model import ModelConfig, ModelOptions
+from seq2seq.model import ModelConfig, ModelOptions, Seq2Seq
 from seq2seq.module import DivergedError, TranslationModule
 from seq2seq.runlock import RunDirectoryInUse, RunLock, is_launching_process
 
 PROG = "seq2seq-train"
 BEST_NAME = "best.ckpt"
+AVERAGED_NAME = "averaged.ckpt"
 LIGHTNING_CKPT_NAMES = ("last", "best", "hpc")  # --ckpt_path values Lightning resolves itself
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -76,15 +81,30 @@ class BestCheckpoint(ModelCheckpoint):
     resuming from it would silently drop the epochs since. So Lightning's own ``save_last``
     is off here, and ``last.ckpt`` is written through the public ``Trainer.save_checkpoint``.
     ``save_last="link"`` is refused (a link would stay on the older best file).
+
+    At the end of ``fit``, the best ``average_best`` checkpoints kept (at most
+    ``save_top_k``) are averaged into ``<root>/averaged.ckpt``, whose validation scores are
+    measured as validation measures them, stored in it and printed; ``average_best=1``
+    turns this off, and fewer than two kept checkpoints write nothing.
     """
 
     _copied: str = ""
 
     def __init__(self, *args, save_last: bool | Literal["link"] | None = None,
-                 every_n_train_steps: int | None = None, **kwargs) -> None:
+                 every_n_train_steps: int | None = None, average_best: int = 5,
+                 **kwargs) -> None:
         if save_last == "link":
             raise ValueError("checkpoint.save_last: 'link' is not supported (last.ckpt would stay "
                              "linked to the best checkpoint, not the last state); use true")
+        save_top_k = kwargs.get("save_top_k", 1)
+        if isinstance(average_best, bool) or not isinstance(average_best, int) or average_best < 1:
+            raise ValueError(f"checkpoint.average_best must be a positive integer, got "
+                             f"{average_best!r}")
+        if average_best > 1 and save_top_k != -1 and average_best > save_top_k:
+            raise ValueError(f"checkpoint.average_best {average_best} needs checkpoint.save_top_k "
+                             f">= {average_best} (or -1), got {save_top_k}; or set "
+                             "checkpoint.average_best 1 to average nothing")
+        self.average_best = average_best
         super().__init__(*args, save_last=False, every_n_train_steps=every_n_train_steps,
                          **kwargs)
         self.write_last = bool(save_last)
@@ -125,12 +145,48 @@ class BestCheckpoint(ModelCheckpoint):
             shutil.copyfileobj(source, copy)
         self._copied = best
 
-    @rank_zero_only
     def on_fit_end(self, trainer, pl_module) -> None:
+        self._report_best(trainer)
+        self._average_best(trainer, pl_module)
+
+    @rank_zero_only
+    def _report_best(self, trainer) -> None:
         target = Path(trainer.default_root_dir) / BEST_NAME
         if self.best_model_score is not None and target.exists():
             print(f"\nbest checkpoint: {target} (from {self.best_model_path})", flush=True)
             print(f"best validation {self.monitor}: {float(self.best_model_score):.2f}", flush=True)
+
+    def _average_best(self, trainer, pl_module) -> None:
+        """Write ``<root>/averaged.ckpt``, the mean of the best ``average_best`` checkpoints
+        kept, with its validation scores, and print them beside the best single one's.
+
+        Collective (every rank decodes its share of the validation split), so every rank
+        calls it; rank 0 averages the files and writes the result."""
+        if self.average_best < 2 or trainer.fast_dev_run:
+            return
+        weights, count = None, 0
+        if trainer.is_global_zero:
+            ranked = sorted(self.best_k_models.items(), key=lambda item: float(item[1]),
+                            reverse=self.mode == "max")
+            paths = [path for path, _ in ranked[:self.average_best] if os.path.exists(path)]
+            if len(paths) >= 2:
+                averaged = average_checkpoints(paths)
+                weights, count = averaged.model.state_dict(), len(paths)
+            else:
+                print(f"\n{AVERAGED_NAME} not written: {len(paths)} checkpoint(s) kept, "
+                      "nothing to average", flush=True)
+        weights, count = trainer.strategy.broadcast((weights, count), src=0)
+        if weights is None:
+            return
+        model = Seq2Seq(pl_module.model.config).to(pl_module.device)
+        model.load_state_dict(weights)
+        scores = pl_module.validation_scores_of(model)
+        if trainer.is_global_zero:
+            metrics = {f"val_{name}": result["score"] for name, result in scores.items()}
+            target = Path(trainer.default_root_dir) / AVERAGED_NAME
+            averaged.save(target, {**metrics, "averaged_checkpoints": count})
+            print(f"averaged checkpoint: {target} (the best {count}), validation "
+                  f"{self.monitor}: {metrics.get(self.monitor, float('nan')):.2f}", flush=True)
 
 
 class SaveConfigBesideCheckpoints(SaveConfigCallback):
@@ -255,7 +311,8 @@ class Seq2SeqCLI(LightningCLI):
             "checkpoint.monitor": "val_bleu",
             "checkpoint.mode": "max",
             "checkpoint.save_last": True,
-            "checkpoint.save_top_k": 1,
+            "checkpoint.save_top_k": 5,
+            "checkpoint.average_best": 5,
             "checkpoint.filename": "best-epoch{epoch}-step{step}-bleu{val_bleu:.2f}",
             "checkpoint.auto_insert_metric_name": False,
         })

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Protocol
 
@@ -72,6 +72,9 @@ class EvaluationData(Protocol):
 
     def references(self, split: str) -> list[str]:
         """The detokenized targets of ``split``, in corpus order (``Batch.index``)."""
+
+    def val_dataloader(self) -> Iterable[Batch]:
+        """This rank's share of the validation batches."""
 
 
 class TranslationModule(pl.LightningModule):
@@ -172,12 +175,28 @@ class TranslationModule(pl.LightningModule):
         _, loss = self.model(batch.src, batch.src_lengths, batch.tgt_in, batch.tgt_out)
         tokens = batch.num_tgt_tokens
         self.log(f"{prefix}_loss", loss, batch_size=tokens, sync_dist=True)
-        hypotheses = greedy_search(self.model, batch.src, batch.src_lengths,
-                                   self.validation_search)
-        for index, length, hypothesis in zip(batch.index.tolist(), batch.src_lengths.tolist(),
-                                             hypotheses):
-            # An empty source translates to an empty line, as in seq2seq-translate.
-            self._eval_outputs.append((index, hypothesis.tokens if length else []))
+        self._eval_outputs.extend(self._greedy_outputs(self.model, batch))
+
+    def _greedy_outputs(self, model: Seq2Seq, batch: Batch) -> list[tuple[int, list[int]]]:
+        """(sentence index, greedy output ids) for each sentence of ``batch``."""
+        hypotheses = greedy_search(model, batch.src, batch.src_lengths, self.validation_search)
+        # An empty source translates to an empty line, as in seq2seq-translate.
+        return [(index, hypothesis.tokens if length else [])
+                for index, length, hypothesis in zip(batch.index.tolist(),
+                                                     batch.src_lengths.tolist(), hypotheses)]
+
+    @torch.no_grad()
+    def validation_scores_of(self, model: Seq2Seq) -> dict | None:
+        """BLEU and chrF of ``model`` (on this module's device) on the validation split,
+        decoded as validation decodes; collective under DDP (every rank calls it), the
+        scores on global rank 0 (None elsewhere)."""
+        was_training, outputs = model.training, []
+        model.eval()
+        for batch in self.data.val_dataloader():
+            outputs.extend(self._greedy_outputs(model, batch.to(self.device)))
+        model.train(was_training)
+        scores = self._corpus_scores(_gather_from_all_ranks(outputs), "validation")
+        return scores if self.trainer.is_global_zero else None
 
     def on_validation_epoch_start(self) -> None:
         self._eval_outputs = []
@@ -192,8 +211,16 @@ class TranslationModule(pl.LightningModule):
         self._log_corpus_scores("test", "test")
 
     def _log_corpus_scores(self, prefix: str, split: str) -> None:
-        outputs = _gather_from_all_ranks(self._eval_outputs)
+        scores = self._corpus_scores(_gather_from_all_ranks(self._eval_outputs), split)
         self._eval_outputs = []
+        self.log(f"{prefix}_bleu", scores["bleu"]["score"], prog_bar=True, sync_dist=False)
+        self.log(f"{prefix}_chrf", scores["chrf"]["score"], sync_dist=False)
+        loss = self.trainer.callback_metrics.get(f"{prefix}_loss")
+        if loss is not None:
+            self.log(f"{prefix}_ppl", math.exp(min(float(loss), 50.0)), sync_dist=False)
+
+    def _corpus_scores(self, outputs: list[tuple[int, list[int]]], split: str) -> dict:
+        """BLEU and chrF of (sentence index, output ids) pairs against ``split``'s references."""
         references = self.data.references(split)
         by_index = dict(outputs)  # DDP pads with a few repeated batches: keep one of each
         if len(by_index) != len(references):
@@ -201,12 +228,7 @@ class TranslationModule(pl.LightningModule):
             references = [references[i] for i in sorted(by_index)]
         tokenizer = self.data.tokenizers.target
         hypotheses = [tokenizer.decode(by_index[i]) for i in sorted(by_index)]
-        scores = corpus_scores(hypotheses, [references], metrics=("bleu", "chrf"))
-        self.log(f"{prefix}_bleu", scores["bleu"]["score"], prog_bar=True, sync_dist=False)
-        self.log(f"{prefix}_chrf", scores["chrf"]["score"], sync_dist=False)
-        loss = self.trainer.callback_metrics.get(f"{prefix}_loss")
-        if loss is not None:
-            self.log(f"{prefix}_ppl", math.exp(min(float(loss), 50.0)), sync_dist=False)
+        return corpus_scores(hypotheses, [references], metrics=("bleu", "chrf"))
 
     # ---- optimisation -----------------------------------------------------------------
 

@@ -69,8 +69,9 @@ def test_fit_writes_best_last_config_and_logs(trained, capsys):
     assert len(bleus) == 2 and all(0.0 <= b <= 100.0 for b in bleus)
     assert any(r.get("train_loss") for r in rows)
     best_files = list((root / "checkpoints").glob("best-*.ckpt"))
-    assert len(best_files) == 1
+    assert len(best_files) == 2  # one an epoch, up to save_top_k (5)
     assert model_weights(root / "best.ckpt").keys() == model_weights(best_files[0]).keys()
+    assert (root / "averaged.ckpt").is_file()
 
 
 def test_checkpoint_carries_everything_to_translate(trained):
@@ -100,8 +101,47 @@ def test_validate_and_test_subcommands(trained, capsys):
 def test_fit_prints_best_checkpoint_last(tmp_path, cache, capsys):
     main(fit_args(tmp_path / "run", cache, "--trainer.max_epochs", "1"))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
-    assert lines[-2].startswith("best checkpoint: ") and str(tmp_path / "run" / "best.ckpt") in lines[-2]
-    assert lines[-1].startswith("best validation val_bleu: ")
+    assert lines[-3].startswith("best checkpoint: ") and str(tmp_path / "run" / "best.ckpt") in lines[-3]
+    assert lines[-2].startswith("best validation val_bleu: ")
+    assert lines[-1] == "averaged.ckpt not written: 1 checkpoint(s) kept, nothing to average"
+    assert not (tmp_path / "run" / "averaged.ckpt").exists()
+
+
+def test_fit_ends_with_the_average_of_the_best_checkpoints_and_its_bleu(tmp_path, cache, capsys):
+    """averaged.ckpt is the mean of the 3 best of 4 epochs' checkpoints, and the BLEU stored
+    and printed is sacreBLEU of its own greedy output on the validation split."""
+    from seq2seq.metrics import corpus_scores
+    from seq2seq.translator import Translator
+
+    root = tmp_path / "run"
+    main(fit_args(root, cache, "--trainer.max_epochs", "4", "--checkpoint.save_top_k", "3",
+                  "--checkpoint.average_best", "3"))
+    printed = capsys.readouterr().out.splitlines()[-1]
+    kept = sorted((root / "checkpoints").glob("best-*.ckpt"))
+    assert len(kept) == 3
+    states = [model_weights(path) for path in kept]
+    averaged = read_checkpoint(root / "averaged.ckpt")
+    for name, tensor in averaged["state_dict"].items():
+        torch.testing.assert_close(tensor, sum(s[name] for s in states) / 3, rtol=0, atol=1e-6)
+    data = TranslationDataModule(source="demo", demo_sizes={"train": 600, "validation": 60,
+                                                            "test": 60},
+                                 vocab_size=200, max_tokens=600, cache_dir=str(cache))
+    validation = data.preparation.prepared_split("validation")
+    hypotheses = Translator.from_checkpoint(root / "averaged.ckpt").translate(validation["src"],
+                                                                             beam_size=1)
+    bleu = corpus_scores(hypotheses, [validation["tgt"]], metrics=("bleu",))["bleu"]["score"]
+    metrics = averaged["seq2seq"]["metrics"]
+    assert metrics["val_bleu"] == pytest.approx(bleu, abs=1e-9)
+    assert metrics["averaged_checkpoints"] == 3
+    assert printed == (f"averaged checkpoint: {root / 'averaged.ckpt'} (the best 3), "
+                       f"validation val_bleu: {bleu:.2f}")
+
+
+def test_average_best_needs_as_many_kept_checkpoints(tmp_path, cache, capsys):
+    status = main(fit_args(tmp_path / "run", cache, "--trainer.max_epochs", "1",
+                           "--checkpoint.save_top_k", "2"))
+    assert status == 2
+    assert "checkpoint.average_best 5 needs checkpoint.save_top_k >= 5" in capsys.readouterr().err
 
 
 def test_resume_mid_epoch_is_exact(tmp_path, cache):

@@ -16,22 +16,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from seq2seq.checkpoint import (
-    CHECKPOINT_KEY,
-    CheckedParts,
-    CheckpointError,
-    checked_parts,
-    prefixed_state_dict,
-    read_checkpoint,
-    save_checkpoint,
-    translation_payload,
-)
+from seq2seq.averaging import average_checkpoints
+from seq2seq.checkpoint import read_checkpoint
 from seq2seq.commands import check_not_an_input, loading_checkpoint, run_command
-from seq2seq.model import Seq2Seq
 
 PROG = "seq2seq-average"
-MUST_MATCH = {"model_config": "model options", "tokenizers": "tokenizers",
-              "src_lang": "source language", "tgt_lang": "target language"}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -49,42 +38,15 @@ def main(argv: list[str] | None = None) -> int:
 
 def average(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, args.checkpoints)
-    first, parts = _read(args.checkpoints[0])
-    payload = first[CHECKPOINT_KEY]
-    weights = parts.weights
-    sums = {name: tensor.double() if tensor.is_floating_point() else tensor
-            for name, tensor in weights.items()}
-    for path in args.checkpoints[1:]:
-        checkpoint, other = _read(path)
-        _check_same_model(args.checkpoints[0], payload, path, checkpoint[CHECKPOINT_KEY])
-        for name, tensor in other.weights.items():
-            if tensor.is_floating_point():
-                sums[name] += tensor.double()
-    count = len(args.checkpoints)
-    averaged = {name: (total / count).to(weights[name].dtype) if total.is_floating_point()
-                else total for name, total in sums.items()}
-    model = Seq2Seq(parts.config)
-    model.load_state_dict(averaged)
-    save_checkpoint(args.output, prefixed_state_dict(model),
-                    translation_payload(model, parts.tokenizers, payload["src_lang"],
-                                        payload["tgt_lang"]))
-    print(f"{PROG}: averaged {count} checkpoints into {args.output}", file=sys.stderr)
+    average_checkpoints(args.checkpoints, read=_read).save(args.output)
+    print(f"{PROG}: averaged {len(args.checkpoints)} checkpoints into {args.output}",
+          file=sys.stderr)
     return 0
 
 
-def _read(path: str) -> tuple[dict, CheckedParts]:
-    """The checkpoint and its checked parts (same options and weights of one model are then
-    compared by :func:`_check_same_model`)."""
+def _read(path: str) -> dict:
     with loading_checkpoint(path):
-        checkpoint = read_checkpoint(path)
-    return checkpoint, checked_parts(path, checkpoint)
-
-
-def _check_same_model(first_path: str, first: dict, path: str, payload: dict) -> None:
-    for key, what in MUST_MATCH.items():
-        if payload.get(key) != first.get(key):
-            raise CheckpointError(f"{path} has other {what} than {first_path}; only "
-                                  "checkpoints of one model can be averaged")
+        return read_checkpoint(path)
 
 
 if __name__ == "__main__":
