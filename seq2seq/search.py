@@ -215,7 +215,8 @@ def sample_search(model: Seq2Seq | StepDecoder, src: Tensor, src_lengths: Tensor
 
 def _filtered_probabilities(allowed: Tensor, temperature: float, top_k: int,
                             top_p: float) -> Tensor:
-    """allowed (N, V) log probabilities, -inf for banned tokens -> (N, V) sampling weights."""
+    """allowed (N, V) log probabilities, -inf for banned tokens -> (N, V) the probabilities to
+    sample from, 0 outside the cut."""
     scaled = allowed / temperature
     if 0 < top_k < scaled.shape[1]:
         kth = scaled.topk(top_k, dim=1).values[:, -1:]
@@ -226,6 +227,7 @@ def _filtered_probabilities(allowed: Tensor, temperature: float, top_k: int,
         before = sorted_probs.cumsum(dim=1) - sorted_probs  # mass of the tokens ranked above
         sorted_probs = sorted_probs.masked_fill(before >= top_p, 0.0)  # the first always stays
         probabilities = torch.zeros_like(probabilities).scatter(1, order, sorted_probs)
+        probabilities = probabilities / probabilities.sum(dim=1, keepdim=True)
     return probabilities
 
 
@@ -233,7 +235,7 @@ def _one_token_a_step(decoder: StepDecoder, src: Tensor, src_lengths: Tensor,
                       search: SearchOptions, alignments: bool, choose) -> list[Hypothesis]:
     """Greedy search or sampling: ``choose`` maps the allowed log probabilities (N, V) of the
     live rows to their next tokens (N,). Returns B hypotheses in batch order."""
-    _check_alignments(decoder, alignments)
+    check_alignments(decoder, alignments)
     src, src_lengths = _at_least_one_column(src, src_lengths)
     batch, device = src.shape[0], src.device
     max_lengths = _max_lengths(src_lengths, search.max_len_a, search.max_len_b)  # (B,)
@@ -320,7 +322,7 @@ def beam_search(model: Seq2Seq | StepDecoder, src: Tensor, src_lengths: Tensor,
     """
     search = SearchOptions.of(search, **options)
     decoder = as_step_decoder(model)
-    _check_alignments(decoder, alignments)
+    check_alignments(decoder, alignments)
     beam_size, nbest, alpha = search.beam_size, search.nbest, search.alpha
     max_len_a, max_len_b, min_length = search.max_len_a, search.max_len_b, search.min_length
     ban_unk, exact_stop = search.ban_unk, search.exact_stop
@@ -417,7 +419,8 @@ def force_decode(model: Seq2Seq | StepDecoder, src: Tensor, src_lengths: Tensor,
     return list(zip(totals.tolist(), tgt_lengths.tolist()))
 
 
-def _check_alignments(decoder: StepDecoder, alignments: bool) -> None:
+def check_alignments(decoder: StepDecoder, alignments: bool) -> None:
+    """ValueError if ``alignments`` are asked of a model without attention."""
     if alignments and not decoder.has_attention:
         raise ValueError("alignments need a model with attention; this model has none "
                          "(its decoder reads one fixed summary of the source)")

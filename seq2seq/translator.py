@@ -32,6 +32,7 @@ from seq2seq.search import (
     Hypothesis,
     SearchOptions,
     beam_search,
+    check_alignments,
     force_decode,
     greedy_search,
     sample_search,
@@ -206,8 +207,7 @@ class Translator:
         check_positive("max_tokens", max_tokens)
         limit = self.max_src_tokens if max_src_tokens is None else max_src_tokens
         check_positive("max_src_tokens", limit)
-        if alignments and not self.decoder.has_attention:
-            raise ValueError("alignments need a model with attention; this model has none")
+        check_alignments(self.decoder, alignments)
         return self._translate_chunks(chunks, _Decoding(search, alignments, self.device),
                                       max_tokens, limit)
 
@@ -266,7 +266,8 @@ class Translator:
     def score(self, sources: Sequence[str], targets: Sequence[str], *,
               max_tokens: int = DEFAULT_MAX_TOKENS,
               max_line_tokens: int = DEFAULT_MAX_LINE_TOKENS,
-              source_name: str = "source", target_name: str = "target") -> list[ScoreResult]:
+              source_name: str = "source", target_name: str = "target",
+              first_line: int = 1) -> list[ScoreResult]:
         """log p(target | source) of each pair by forced decoding, batched, in input order.
 
         Texts are scored as they are (no truncation); ``max_tokens`` bounds the padded
@@ -275,15 +276,15 @@ class Translator:
         Raises:
             ValueError: as many sources as targets are needed, and no source or target may
                 have more than ``max_line_tokens`` subword tokens (the error names the
-                first such line as ``source_name:N`` or ``target_name:N``), found before
-                anything is scored.
+                first such line as ``source_name:N`` or ``target_name:N``, the first pair
+                being line ``first_line``), found before anything is scored.
         """
         if len(sources) != len(targets):
             raise ValueError(f"{len(sources)} sources but {len(targets)} targets")
         check_positive("max_line_tokens", max_line_tokens)
         src_ids = self.tokenizers.source.encode_batch(list(sources))
         tgt_ids = self.tokenizers.target.encode_batch(list(targets))
-        for number, (src, tgt) in enumerate(zip(src_ids, tgt_ids), start=1):
+        for number, (src, tgt) in enumerate(zip(src_ids, tgt_ids), start=first_line):
             for name, ids in ((source_name, src), (target_name, tgt)):
                 if len(ids) > max_line_tokens:
                     raise ValueError(f"{name}:{number}: {len(ids)} subword tokens, more than "

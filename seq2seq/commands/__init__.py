@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import dataclasses
+import gzip
 import io
 import math
 import os
@@ -183,6 +184,23 @@ def add_search_arguments(parser: argparse.ArgumentParser, *, nbest: bool = True)
     group.add_argument("--exact-stop", action="store_true",
                        help="beam search: keep searching until no live beam can beat the K "
                             "finished ones (default: stop at K finished, as fairseq does)")
+    if nbest:
+        sampling = parser.add_argument_group("sampling (instead of search)")
+        sampling.add_argument("--sample", dest="sampling", action="store_true",
+                              help="draw --nbest samples per sentence from the model instead "
+                                   "of searching (--beam-size is then not used)")
+        sampling.add_argument("--temperature", type=float, default=defaults.temperature,
+                              help="sampling temperature; 0 takes the most probable token "
+                                   f"(default {defaults.temperature})")
+        sampling.add_argument("--top-k", type=int, default=defaults.top_k,
+                              help="sample among the k most probable tokens; 0 for all "
+                                   f"(default {defaults.top_k})")
+        sampling.add_argument("--top-p", type=float, default=defaults.top_p,
+                              help="sample among the most probable tokens whose probability "
+                                   f"reaches p (nucleus sampling; default {defaults.top_p})")
+        sampling.add_argument("--seed", type=int, default=defaults.seed,
+                              help="random seed: the same seed, input and options give the "
+                                   "same samples (default: a fresh draw each run)")
     group.add_argument("--max-src-tokens", type=int, default=DEFAULT_MAX_SRC_TOKENS,
                        help="truncate longer inputs, with a warning naming the line "
                             f"(default {DEFAULT_MAX_SRC_TOKENS})")
@@ -311,8 +329,9 @@ def _same_regular_file(output: str, path: str | None) -> bool:
 
 
 @contextlib.contextmanager
-def output_stream(path: str | None) -> Iterator[TextIO]:
-    """A UTF-8 text file to write (its folder created), or stdout for ``None``/``-``.
+def output_stream(path: str | None, *, gzipped: bool = False) -> Iterator[TextIO]:
+    """A UTF-8 text file to write (its folder created; gzip-compressed with ``gzipped``), or
+    stdout for ``None``/``-``.
 
     A file is written by :func:`seq2seq.files.atomic_write`: it replaces ``path``
     (through a symbolic link, the file it points to) only when the block ends without an
@@ -335,10 +354,12 @@ def output_stream(path: str | None) -> Iterator[TextIO]:
     with atomic_write(path) as binary:
         with contextlib.suppress(FileNotFoundError):  # a private file must stay private
             os.chmod(binary.fileno(), stat.S_IMODE(os.stat(path).st_mode))
-        stream = io.TextIOWrapper(binary, encoding="utf-8", newline="\n")
-        yield stream
-        stream.flush()
-        stream.detach()  # atomic_write closes the file itself
+        with gzip.GzipFile(fileobj=binary, mode="wb") if gzipped else contextlib.nullcontext(
+                binary) as raw:
+            stream = io.TextIOWrapper(raw, encoding="utf-8", newline="\n")
+            yield stream
+            stream.flush()
+            stream.detach()  # the file is closed by its owner (gzip's end is written here)
 
 
 def single_line(text: str) -> str:

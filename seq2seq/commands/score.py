@@ -12,6 +12,17 @@ batched forced decoding; texts are not truncated: a source or target of more tha
 anything is scored (forced decoding of a 1 MB line would run for many minutes). The
 scores appear all at once; an ``--output`` file only when every pair is scored, and it
 may be none of the inputs, checkpoint included.
+
+Phrase tables (the paper's Table 1)::
+
+    seq2seq-score --checkpoint best.ckpt --phrase-table phrase-table.gz --output rescored.gz
+
+reads a Moses phrase table (``src ||| tgt ||| scores ||| ...``, gzipped if its name ends in
+``.gz``) ``--buffer-size`` lines at a time, never whole, and writes every line back with
+p(tgt | src) from the model appended to its scores, as a probability (Moses takes the log);
+the output is gzipped if its name ends in ``.gz``. Progress goes to stderr; a malformed
+line is an error naming its line number, and the output appears only when the whole table
+is scored.
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import sys
 from seq2seq.commands import (
     CHECKPOINT_HELP,
     CommandError,
+    Progress,
     add_model_arguments,
     check_not_an_input,
     check_parallel_files,
@@ -33,7 +45,10 @@ from seq2seq.commands import (
     run_command,
 )
 from seq2seq.commands.reading import input_lines
-from seq2seq.translator import DEFAULT_MAX_LINE_TOKENS
+from seq2seq.phrase_table import phrase_fields, with_probability
+from seq2seq.translator import DEFAULT_MAX_LINE_TOKENS, chunked
+
+PHRASE_CHUNK = 10000
 
 PROG = "seq2seq-score"
 
@@ -42,8 +57,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="Score translations: log p(target | source) per line.")
     parser.add_argument("--checkpoint", required=True, nargs="+", help=CHECKPOINT_HELP)
-    parser.add_argument("--src", required=True, help="source sentences")
-    parser.add_argument("--tgt", required=True, help="target sentences, line-aligned with --src")
+    parser.add_argument("--src", help="source sentences")
+    parser.add_argument("--tgt", help="target sentences, line-aligned with --src")
+    parser.add_argument("--phrase-table", help="instead of --src/--tgt: a Moses phrase table to "
+                                               "write back with one more score per line")
+    parser.add_argument("--buffer-size", type=int, default=PHRASE_CHUNK,
+                        help="phrase-table lines read and scored at a time "
+                             f"(default {PHRASE_CHUNK})")
     parser.add_argument("--output", help="where to write the scores (default: stdout)")
     parser.add_argument("--json", action="store_true", help="write one JSON object per line")
     parser.add_argument("--max-line-tokens", type=int, default=DEFAULT_MAX_LINE_TOKENS,
@@ -56,8 +76,12 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    check_positive_arguments(parser, args, "max_tokens", "max_line_tokens")
-    return run_command(PROG, score, args)
+    if args.phrase_table and (args.src or args.tgt or args.json):
+        parser.error("--phrase-table goes without --src, --tgt and --json")
+    if not args.phrase_table and not (args.src and args.tgt):
+        parser.error("give --src and --tgt, or --phrase-table")
+    check_positive_arguments(parser, args, "max_tokens", "max_line_tokens", "buffer_size")
+    return run_command(PROG, score_phrase_table if args.phrase_table else score, args)
 
 
 def score(args: argparse.Namespace) -> int:
@@ -85,6 +109,31 @@ def score(args: argparse.Namespace) -> int:
     print(f"{PROG}: {len(results)} sentences, {tokens} target tokens (EOS included): "
           f"log-prob {total:.4f}, per token {per_token:.4f}, "
           f"perplexity {math.exp(-per_token):.4f}", file=sys.stderr, flush=True)
+    return 0
+
+
+def score_phrase_table(args: argparse.Namespace) -> int:
+    check_not_an_input(args.output, [args.phrase_table, *args.checkpoint])
+    translator = load_translator(args)
+    progress = Progress(PROG, enabled=True, every=args.buffer_size)
+    first_line = 1
+    with output_stream(args.output, gzipped=str(args.output or "").endswith(".gz")) as output:
+        for chunk in chunked(input_lines(args.phrase_table), args.buffer_size):
+            rows = [phrase_fields(line, args.phrase_table, first_line + offset)
+                    for offset, line in enumerate(chunk)]
+            try:
+                results = translator.score(
+                    [fields[0] for fields in rows], [fields[1] for fields in rows],
+                    max_tokens=args.max_tokens, max_line_tokens=args.max_line_tokens,
+                    source_name=f"{args.phrase_table} (source phrase)",
+                    target_name=f"{args.phrase_table} (target phrase)", first_line=first_line)
+            except ValueError as error:
+                raise CommandError(f"{error} (--max-line-tokens)") from None
+            for fields, result in zip(rows, results):
+                output.write(with_probability(fields, result.total) + "\n")
+                progress.step()
+            first_line += len(chunk)
+    progress.finish()
     return 0
 
 

@@ -14,7 +14,13 @@ empty line for an empty one. Output formats:
   inside a text become spaces);
 - ``--json``: one object per line, ``{"source", "translation", "score"}``; with
   ``--nbest`` translation and score are lists, best first. An empty input line has
-  score null (no translation was made).
+  score null (no translation was made). With ``--alignments`` (attention models) each
+  object also has ``source_tokens`` and ``target_tokens`` (subword pieces, the target's
+  ending in ``</s>``) and ``alignment``, one row per target piece of the attention weights
+  over the source pieces; with ``--nbest`` these three are lists, one per hypothesis.
+
+``--sample --nbest N`` draws N samples per sentence instead of searching (``--temperature``,
+``--top-k``, ``--top-p``; ``--seed`` makes them reproducible), listed best score first.
 
 Scores are length-normalised log probabilities (see ``--alpha``). Invalid UTF-8 stops
 the command with an error naming the line, after everything before that line has been
@@ -35,6 +41,7 @@ import sys
 from seq2seq.commands import (
     CHECKPOINT_HELP,
     Progress,
+    UsageError,
     add_model_arguments,
     add_search_arguments,
     check_not_an_input,
@@ -59,6 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--input", help="text to translate (default: stdin)")
     parser.add_argument("--output", help="where to write translations (default: stdout)")
     parser.add_argument("--json", action="store_true", help="write one JSON object per line")
+    parser.add_argument("--alignments", action="store_true",
+                        help="with --json: add each translation's subword pieces and attention "
+                             "weights (models with attention only)")
     add_search_arguments(parser)
     return parser
 
@@ -67,18 +77,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     check_search_arguments(parser, args)
+    if args.alignments and not args.json:
+        parser.error("--alignments needs --json (alignments are written as JSON fields)")
     return run_command(PROG, translate, args)
 
 
 def translate(args: argparse.Namespace) -> int:
     check_not_an_input(args.output, [args.input, *args.checkpoint])
     translator = load_translator(args)
+    if args.alignments and not translator.decoder.has_attention:
+        raise UsageError("--alignments: this model has no attention (its decoder reads one "
+                         "fixed summary of the source), so there are no alignments to write")
     progress = Progress(PROG, enabled=args.input not in (None, "-"), every=args.buffer_size)
     with output_stream(args.output) as output:
         try:
             for translation in translator.translate_chunks(input_chunks(args.input, args.buffer_size),
                                                            search_options(args),
-                                                           max_tokens=args.max_tokens):
+                                                           max_tokens=args.max_tokens,
+                                                           alignments=args.alignments):
                 output.write(format_translation(translation, args.nbest, args.json) + "\n")
                 output.flush()
                 progress.step()
@@ -98,6 +114,11 @@ def format_translation(translation: Translation, nbest: int, as_json: bool) -> s
         record = {"source": translation.source,
                   "translation": texts if nbest > 1 else translation.text,
                   "score": scores if nbest > 1 else translation.score}
+        if translation.alignments is not None:
+            for field in ("source_tokens", "target_tokens", "alignment"):
+                values = [getattr(a, "weights" if field == "alignment" else field)
+                          for a in translation.alignments]
+                record[field] = values if nbest > 1 else (values[0] if values else None)
         return json.dumps(record, ensure_ascii=False)
     if nbest > 1:
         return "\t".join(f"{single_line(text)}\t{score:.4f}"
