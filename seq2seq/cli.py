@@ -61,6 +61,7 @@ from seq2seq.datamodule import TranslationDataModule
 from seq2seq.files import atomic_write
 from seq2seq.model import ModelConfig, ModelOptions, Seq2Seq
 from seq2seq.module import DivergedError, TranslationModule
+from seq2seq.plot.training import AttentionPlotCallback
 from seq2seq.runlock import RunDirectoryInUse, RunLock, is_launching_process
 
 PROG = "seq2seq-train"
@@ -316,6 +317,7 @@ class Seq2SeqCLI(LightningCLI):
             "checkpoint.filename": "best-epoch{epoch}-step{step}-bleu{val_bleu:.2f}",
             "checkpoint.auto_insert_metric_name": False,
         })
+        parser.add_lightning_class_args(AttentionPlotCallback, "attention_plots")
         parser.add_lightning_class_args(EarlyStopping, "early_stopping")
         parser.set_defaults({
             "early_stopping.monitor": "val_bleu",

@@ -154,6 +154,24 @@ class Translator:
         models = [checkpoint.model.to(dtype) for checkpoint in checkpoints]
         return cls(models, checkpoints[0].tokenizers, weights=weights, **options)
 
+    @classmethod
+    def from_pretrained(cls, path_or_repo: str | os.PathLike, backend: str = "torch",
+                        device: str | torch.device = "cpu", *, dtype: str = "float32",
+                        **options) -> Translator:
+        """Load a model folder written by ``seq2seq-export``: a local path, or ``org/name``
+        (``hf://org/name[@revision]``) from the Hugging Face hub, cached.
+
+        ``backend="torch"`` runs model.safetensors in our :class:`Seq2Seq` (``dtype`` as for
+        :meth:`from_checkpoint`); ``"onnxruntime"`` runs the exported graphs on the CPU with
+        the same search (``dtype`` "float32", or "int8" for graphs exported with
+        ``--quantize int8``). Raises CheckpointError naming the file at fault.
+        """
+        from seq2seq.export.folder import load_pretrained
+
+        device = resolve_device(device)
+        model, tokenizers = load_pretrained(path_or_repo, backend, device, dtype)
+        return cls(model, tokenizers, device=device, **options)
+
     @property
     def model(self) -> Seq2Seq:
         """The (first) model; an exported graph has none."""
@@ -238,7 +256,8 @@ class Translator:
                 translation = translations[todo[i]]
                 translation.hypotheses = [(target.decode(h.tokens), h.score) for h in hypotheses]
                 if decoding.alignments:
-                    translation.alignments = [self._alignment(encoded[i], h) for h in hypotheses]
+                    translation.alignments = [alignment_of(self.tokenizers, encoded[i], h)
+                                              for h in hypotheses]
         for translation in translations:  # an empty line has no hypotheses to align
             if decoding.alignments and translation.alignments is None:
                 translation.alignments = []
@@ -255,11 +274,6 @@ class Translator:
                                                alignments=alignments)]
         return beam_search(self.decoder, src, src_lengths, options, alignments=alignments)
 
-    def _alignment(self, src_ids: list[int], hypothesis: Hypothesis) -> Alignment:
-        source, target = self.tokenizers.source, self.tokenizers.target
-        return Alignment([source.id_to_piece(i) for i in src_ids],
-                         [target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"],
-                         hypothesis.alignment.tolist())
 
     # ---- scoring --------------------------------------------------------------------------
 
@@ -298,6 +312,14 @@ class Translator:
             for i, (total, num_tokens) in zip(batch, forced):
                 results[i] = ScoreResult(total, total / num_tokens, num_tokens)
         return results
+
+
+def alignment_of(tokenizers: TokenizerPair, src_ids: list[int], hypothesis: Hypothesis) -> Alignment:
+    """The :class:`Alignment` of a hypothesis searched with ``alignments=True`` for ``src_ids``."""
+    source, target = tokenizers.source, tokenizers.target
+    return Alignment([source.id_to_piece(i) for i in src_ids],
+                     [target.id_to_piece(i) for i in hypothesis.tokens] + ["</s>"],
+                     hypothesis.alignment.float().tolist())  # (len(tokens) + 1, S)
 
 
 class _Decoding:
