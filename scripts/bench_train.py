@@ -2,12 +2,16 @@
 
 The twin has the same embeddings, summary, readout and output layers; its encoder is
 ``nn.GRU`` over packed sequences and its decoder is ``nn.GRU`` reading [e(y_{t-1}); c]
-(c concatenated to the input instead of entering the gates as a bias). Both train on the
-same batches (Multi30k-like lengths, random ids), interleaved step by step, with Adam;
-the table shows the median step time and target tokens/s.
+(c concatenated to the input instead of entering the gates as a bias). With
+``--attention`` both are the attention config's shape (bidirectional encoder, Bahdanau
+attention, batches of 200 sentences ~ 4,096 tokens): the twin's decoder is an
+``nn.GRUCell`` reading [e(y_{t-1}); c_t] step by step, with the same attention module. Both
+train on the same batches (Multi30k-like lengths, random ids), interleaved step by step,
+with Adam; the table shows the median target tokens/s.
 
     python scripts/bench_train.py                     # CPU, and CUDA when present
     python scripts/bench_train.py --devices cpu --steps 20
+    python scripts/bench_train.py --devices cpu --attention
 """
 
 from __future__ import annotations
@@ -32,7 +36,11 @@ class TorchGRUTwin(Seq2Seq):
         c = config
         self.encoder = nn.GRU(c.embedding_size, c.hidden_size, c.num_layers,
                               bidirectional=c.bidirectional_encoder)
-        self.decoder = nn.GRU(c.embedding_size + c.hidden_size, c.hidden_size, c.num_layers)
+        memory_size = (2 if c.bidirectional_encoder else 1) * c.hidden_size
+        if self.attention is None:
+            self.decoder = nn.GRU(c.embedding_size + c.hidden_size, c.hidden_size, c.num_layers)
+        else:
+            self.decoder = nn.GRUCell(c.embedding_size + memory_size, c.hidden_size)
 
     def encode(self, src, src_lengths):
         embedded = self.src_embedding(src.t())
@@ -40,16 +48,32 @@ class TorchGRUTwin(Seq2Seq):
         memory, h_n = self.encoder(packed)
         directions = 2 if self.config.bidirectional_encoder else 1
         summary = torch.tanh(self.summary(torch.cat(tuple(h_n[-directions:]), dim=1)))
-        pad_packed_sequence(memory)  # the real encoder's outputs are used by attention models
-        return EncoderState(summary=summary, readout_bias=self.readout_context(summary))
+        memory, _ = pad_packed_sequence(memory)  # (S, B, D·H)
+        if self.attention is None:
+            return EncoderState(summary=summary, readout_bias=self.readout_context(summary))
+        src_mask = torch.arange(memory.shape[0], device=src.device).unsqueeze(1) < \
+            src_lengths.to(src.device)
+        return EncoderState(summary=summary, memory=memory, keys=self.attention.keys(memory),
+                            src_mask=src_mask)
 
     def forward(self, src, src_lengths, tgt_in, tgt_out=None, label_smoothing=0.0):
         encoded = self.encode(src, src_lengths)
         embedded = self.tgt_embedding(tgt_in.t())
         steps = embedded.shape[0]
-        context = encoded.summary.unsqueeze(0).expand(steps, -1, -1)
-        states, _ = self.decoder(torch.cat([embedded, context], dim=2), self.initial_hidden(encoded))
-        logits = self._logits(states, embedded, encoded.readout_bias)
+        if self.attention is None:
+            context = encoded.summary.unsqueeze(0).expand(steps, -1, -1)
+            states, _ = self.decoder(torch.cat([embedded, context], dim=2),
+                                     self.initial_hidden(encoded))
+            logits = self._logits(states, embedded, encoded.readout_bias)
+        else:
+            hidden, states, contexts = self.initial_hidden(encoded)[0], [], []
+            for t in range(steps):
+                context, _ = self.attention(hidden, encoded.keys, encoded.memory, encoded.src_mask)
+                hidden = self.decoder(torch.cat([embedded[t], context], dim=1), hidden)
+                states.append(hidden)
+                contexts.append(context)
+            logits = self._logits(torch.stack(states), embedded,
+                                  self.readout_context(torch.stack(contexts)))
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), tgt_out.t().reshape(-1),
                                ignore_index=0)
         return logits.transpose(0, 1), loss
@@ -88,7 +112,8 @@ def train_step(model, optimizer, batch, device) -> float:
 def bench(device, args):
     config = ModelConfig(src_vocab_size=args.vocab, tgt_vocab_size=args.vocab, embedding_size=256,
                          hidden_size=args.hidden, maxout_size=256, init="pytorch",
-                         bidirectional_encoder=args.bidirectional)
+                         bidirectional_encoder=args.bidirectional or args.attention,
+                         attention="bahdanau" if args.attention else "none")
     torch.manual_seed(0)
     models = {"ours": Seq2Seq(config).to(device), "nn.GRU twin": TorchGRUTwin(config).to(device)}
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
@@ -105,18 +130,23 @@ def bench(device, args):
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--devices", nargs="+", default=None)
-    parser.add_argument("--batch", type=int, default=128)
+    parser.add_argument("--batch", type=int, default=None,
+                        help="sentences per batch (default 128; 200 with --attention)")
+    parser.add_argument("--attention", action="store_true",
+                        help="the attention config (configs/multi30k_de_en_attention.yaml)")
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--vocab", type=int, default=8000)
     parser.add_argument("--bidirectional", action="store_true")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args(argv)
+    args.batch = args.batch or (200 if args.attention else 128)
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
     torch.backends.cuda.matmul.allow_tf32 = False
     torch.backends.cudnn.allow_tf32 = False
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch}, "
-          f"hidden {args.hidden}, vocab {args.vocab}, median of {args.steps} steps")
+          f"hidden {args.hidden}, vocab {args.vocab}, "
+          f"{'attention, ' if args.attention else ''}median of {args.steps} steps")
     print("| device | ours tgt tok/s | nn.GRU twin tgt tok/s | ours / twin |")
     print("| --- | --- | --- | --- |")
     for name in devices:
