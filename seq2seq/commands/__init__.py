@@ -34,9 +34,10 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import TextIO
 
-from seq2seq.checkpoint import CheckpointError, load_translation_checkpoint
+from seq2seq.checkpoint import CheckpointError
 from seq2seq.commands.reading import STDIO
 from seq2seq.data import DataError
+from seq2seq.export.folder import BACKENDS, load_checkpoint_or_folder, load_onnx_ensemble
 from seq2seq.files import atomic_write
 from seq2seq.search import SearchOptionError, SearchOptions
 from seq2seq.translator import (
@@ -133,8 +134,9 @@ def fail(prog: str, error: Exception, status: int) -> int:
 # ---- arguments ---------------------------------------------------------------------------
 
 
-CHECKPOINT_HELP = ("translation checkpoint; several are decoded as one ensemble (their "
-                   "log probabilities averaged at each step; they must share vocabularies)")
+CHECKPOINT_HELP = ("translation checkpoint, model folder (seq2seq-export) or hf://org/name"
+                   "[@revision]; several are decoded as one ensemble (their log probabilities "
+                   "averaged at each step; they must share vocabularies)")
 
 
 def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -143,13 +145,18 @@ def add_model_arguments(parser: argparse.ArgumentParser | argparse._ArgumentGrou
     parser.add_argument("--ensemble-weights", type=float, nargs="+", metavar="W",
                         help="one positive weight per --checkpoint for the ensemble's average "
                              "(default: equal)")
+    parser.add_argument("--backend", choices=BACKENDS, default="torch",
+                        help="torch: our model (checkpoint files and model folders); "
+                             "onnxruntime: a model folder's exported graphs, on the CPU, with "
+                             "the same search (default torch)")
     parser.add_argument("--device", default="auto",
                         help="cpu, cuda, cuda:N, or auto (CUDA if available; default)")
-    parser.add_argument("--dtype", choices=list(DTYPES), default="float32",
+    parser.add_argument("--dtype", choices=[*DTYPES, "int8"], default="float32",
                         help="precision of the weights and the model's arithmetic; scores are "
                              "computed in float32 either way. bfloat16 runs faster on CPUs with "
                              "AMX (measured: docs/BENCHMARKS.md) and may change the output a "
-                             "little (default float32)")
+                             "little; int8: the int8 graphs of a folder exported with "
+                             "--quantize int8 (--backend onnxruntime) (default float32)")
     parser.add_argument("--max-tokens", type=int, default=DEFAULT_MAX_TOKENS,
                         help="batch budget in padded tokens: source tokens × beam size when "
                              "translating, source + target tokens when scoring "
@@ -241,10 +248,13 @@ def _as_flags(message: str) -> str:
 
 
 def load_translator(args: argparse.Namespace) -> Translator:
-    """The translator of ``--checkpoint`` (one or an ensemble) on ``--device``; a bad
-    device or weights are usage errors."""
+    """The translator of ``--checkpoint`` (one or an ensemble: checkpoint files, model
+    folders, ``hf://org/name``) on ``--device`` with ``--backend``; a bad device, dtype or
+    weights are usage errors."""
+    backend = getattr(args, "backend", "torch")
+    device_name = "cpu" if backend == "onnxruntime" and args.device == "auto" else args.device
     try:
-        device = resolve_device(args.device)
+        device = resolve_device(device_name)
     except ValueError as error:
         raise UsageError(f"--device {args.device}: {error}") from None
     weights = args.ensemble_weights
@@ -253,14 +263,25 @@ def load_translator(args: argparse.Namespace) -> Translator:
                          f"{len(args.checkpoint)} checkpoints")
     if weights is not None and not all(0 < weight < math.inf for weight in weights):
         raise UsageError(f"--ensemble-weights must be positive and finite, got {weights}")
+    options = {"max_src_tokens": getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
+               "chunk_size": getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE)}
+    if backend == "onnxruntime":
+        if device.type != "cpu":
+            raise UsageError(f"--backend onnxruntime runs on the CPU, not --device {args.device}")
+        if args.dtype not in ("float32", "int8"):
+            raise UsageError(f"--dtype {args.dtype}: --backend onnxruntime runs float32 or int8 "
+                             "graphs")
+        decoder, tokenizers = load_onnx_ensemble(args.checkpoint, args.dtype, weights)
+        return Translator(decoder, tokenizers, device=device, **options)
+    if args.dtype == "int8":
+        raise UsageError("--dtype int8 needs --backend onnxruntime (and a model folder exported "
+                         "with --quantize int8)")
     checkpoints = []
     for path in args.checkpoint:
         with loading_checkpoint(path):
-            checkpoints.append(load_translation_checkpoint(path, device))
-    return Translator.from_loaded(
-        checkpoints, args.checkpoint, dtype=args.dtype, weights=weights,
-        max_src_tokens=getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
-        chunk_size=getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE))
+            checkpoints.append(load_checkpoint_or_folder(path, device))
+    return Translator.from_loaded(checkpoints, args.checkpoint, dtype=args.dtype,
+                                  weights=weights, **options)
 
 
 @contextlib.contextmanager
