@@ -1,0 +1,176 @@
+"""``seq2seq-serve``: translate over HTTP (see :mod:`seq2seq.serve.app` for the API).
+
+    seq2seq-serve --checkpoint runs/demo/best.ckpt                 # http://127.0.0.1:8000/
+    seq2seq-serve --checkpoint a.ckpt b.ckpt --port 9000           # an ensemble
+    SEQ2SEQ_API_KEY=secret seq2seq-serve --checkpoint best.ckpt --host 0.0.0.0
+
+It binds 127.0.0.1 unless told otherwise, and refuses an address other machines can reach
+without an API key (``--api-key`` or the environment's ``SEQ2SEQ_API_KEY``), unless
+``--insecure-no-key`` says so. The port is bound before the model is loaded, so a port in
+use fails at once. Errors at start are one line on stderr: exit status 2 for bad usage or
+a bad checkpoint, 1 when the address cannot be bound. SIGINT or SIGTERM stop it
+gracefully: no new connections, the requests in flight are answered, then it exits with
+128 + the signal, as the other commands do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import math
+import os
+import socket
+import sys
+
+from seq2seq.commands import (
+    UsageError,
+    add_model_arguments,
+    check_positive_arguments,
+    run_command,
+)
+from seq2seq.translator import DEFAULT_MAX_SRC_TOKENS, resolve_device
+
+PROG = "seq2seq-serve"
+API_KEY_ENV = "SEQ2SEQ_API_KEY"
+# Requests in flight get this long to finish after SIGINT/SIGTERM.
+GRACEFUL_SHUTDOWN_S = 30
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from seq2seq.serve.app import ServeOptions
+
+    defaults = ServeOptions()
+    parser = argparse.ArgumentParser(prog=PROG, description="Translate over HTTP: POST "
+                                     "/translate, GET /health, GET /info, and a page at /.")
+    parser.add_argument("--checkpoint", required=True, nargs="+",
+                        help="translation checkpoint; several make an ensemble")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1, this machine only)")
+    parser.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any "
+                        "free port, printed at start)")
+    parser.add_argument("--api-key", default=os.environ.get(API_KEY_ENV) or None,
+                        help="require this key in the X-API-Key header of /translate and "
+                             f"/info (default: ${API_KEY_ENV}; prefer the environment, since "
+                             "other users can see a command line)")
+    parser.add_argument("--insecure-no-key", action="store_true",
+                        help="allow a non-loopback --host without an API key")
+    add_model_arguments(parser)
+    parser.add_argument("--max-src-tokens", type=int, default=DEFAULT_MAX_SRC_TOKENS,
+                        help="truncate longer inputs, with a warning on stderr "
+                             f"(default {DEFAULT_MAX_SRC_TOKENS})")
+    group = parser.add_argument_group("batching and limits")
+    group.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
+                       help="gather requests this long into one translator call "
+                            f"(default {defaults.batch_wait_ms:g})")
+    group.add_argument("--max-lines", type=int, default=defaults.max_lines,
+                       help=f"lines per request (default {defaults.max_lines}; 413 beyond)")
+    group.add_argument("--max-chars", type=int, default=defaults.max_chars,
+                       help=f"characters per line (default {defaults.max_chars}; 413 beyond)")
+    group.add_argument("--max-queue-lines", type=int, default=defaults.max_queue_lines,
+                       help="lines waiting to be translated, all requests together "
+                            f"(default {defaults.max_queue_lines}; 429 beyond)")
+    group.add_argument("--max-beam-size", type=int, default=defaults.max_beam_size,
+                       help="largest beam_size and nbest a request may ask for "
+                            f"(default {defaults.max_beam_size}; 422 beyond)")
+    group.add_argument("--max-output-tokens", type=int, default=defaults.max_output_tokens,
+                       help="largest output length max_len_a and max_len_b may allow "
+                            f"(default {defaults.max_output_tokens}; 422 beyond)")
+    parser.add_argument("--log-level", default="info",
+                        choices=["critical", "error", "warning", "info", "debug"],
+                        help="uvicorn's log level (default info)")
+    parser.add_argument("--access-log", action="store_true", help="log every request")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    return run_command(PROG, serve, args)
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Usage errors, reported by ``parser.error`` (exit status 2), before anything is loaded."""
+    check_positive_arguments(parser, args, "max_tokens", "max_src_tokens", "max_lines",
+                             "max_chars", "max_queue_lines", "max_beam_size",
+                             "max_output_tokens")
+    if args.max_queue_lines < args.max_lines:
+        parser.error(f"--max-queue-lines ({args.max_queue_lines}) must be at least --max-lines "
+                     f"({args.max_lines}), or a request of --max-lines lines never fits")
+    if not (math.isfinite(args.batch_wait_ms) and args.batch_wait_ms >= 0):
+        parser.error(f"--batch-wait-ms must be finite and >= 0, got {args.batch_wait_ms}")
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be from 0 to 65535, got {args.port}")
+    if args.api_key is not None and not args.api_key.strip():
+        parser.error("--api-key is empty; give a key or leave it out")
+    if args.api_key is None and not args.insecure_no_key and not is_loopback(args.host):
+        parser.error(f"--host {args.host} can be reached from other machines: set an API key "
+                     f"(${API_KEY_ENV} or --api-key) or pass --insecure-no-key")
+
+
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` names is this machine's loopback (127.0.0.0/8, ::1)."""
+    try:
+        infos = socket.getaddrinfo(host or None, None, proto=socket.IPPROTO_TCP,
+                                   flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError):
+        return False
+    addresses = [info[4][0].split("%")[0] for info in infos]
+    return bool(addresses) and all(ipaddress.ip_address(a).is_loopback for a in addresses)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket on ``host``:``port``; OSError naming the address if it fails."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
+        sock = socket.socket(family, kind, proto)
+    except (OSError, UnicodeError) as error:
+        raise OSError(f"cannot listen on {host}:{port}: {_reason(error)}") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as error:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {_reason(error)}") from None
+    return sock
+
+
+def _reason(error: Exception) -> str:
+    return getattr(error, "strerror", None) or str(error) or type(error).__name__
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from seq2seq.serve.app import ServeOptions, create_app, load_model
+
+    try:
+        device = resolve_device(args.device)
+    except ValueError as error:
+        raise UsageError(f"--device {args.device}: {error}") from None
+    sock = listen(args.host, args.port)
+    with sock:
+        model = load_model(args.checkpoint, device, dtype=args.dtype,
+                           max_src_tokens=args.max_src_tokens)
+        options = ServeOptions(
+            max_lines=args.max_lines, max_chars=args.max_chars,
+            max_queue_lines=args.max_queue_lines, max_beam_size=args.max_beam_size,
+            max_output_tokens=args.max_output_tokens, batch_wait_ms=args.batch_wait_ms,
+            max_tokens=args.max_tokens)
+        app = create_app(model, options, api_key=args.api_key)
+        config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
+                                lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+        host, port = sock.getsockname()[:2]
+        shown = f"[{host}]" if ":" in host else host
+        members = len(model.checkpoints)
+        print(f"{PROG}: translating {model.source_language}→{model.target_language} "
+              f"({members} checkpoint{'s' if members > 1 else ''}, {device}) on "
+              f"http://{shown}:{port}/", file=sys.stderr, flush=True)
+        uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
