@@ -131,8 +131,8 @@ class Translator:
         :meth:`score` are computed in float32 from the model's logits either way.
 
         Raises :class:`seq2seq.checkpoint.CheckpointError` for a missing or bad file, or for
-        ensemble members whose subword vocabularies differ from the first's (naming the
-        file), and ValueError for an unknown dtype.
+        ensemble members whose subword vocabularies or language pair differ from the
+        first's (naming the file), and ValueError for an unknown dtype.
         """
         dtype = resolve_dtype(dtype)
         device = resolve_device(device)
@@ -148,9 +148,14 @@ class Translator:
         dtype = resolve_dtype(dtype)
         if not checkpoints:
             raise ValueError("no checkpoint given")
+        first = checkpoints[0]
         for path, checkpoint in zip(paths[1:], checkpoints[1:]):
-            check_same_vocabularies(checkpoints[0].tokenizers, paths[0], checkpoint.tokenizers,
-                                    path)
+            check_same_vocabularies(first.tokenizers, paths[0], checkpoint.tokenizers, path)
+            if (checkpoint.src_lang, checkpoint.tgt_lang) != (first.src_lang, first.tgt_lang):
+                raise CheckpointError(
+                    f"{path} translates {checkpoint.src_lang}→{checkpoint.tgt_lang}, but "
+                    f"{paths[0]} {first.src_lang}→{first.tgt_lang}; an ensemble's models must "
+                    "translate the same language pair")
         models = [checkpoint.model.to(dtype) for checkpoint in checkpoints]
         return cls(models, checkpoints[0].tokenizers, weights=weights, **options)
 

@@ -3,7 +3,12 @@
 import pytest
 import torch
 
-from seq2seq.checkpoint import CheckpointError
+from seq2seq.checkpoint import (
+    CheckpointError,
+    prefixed_state_dict,
+    save_checkpoint,
+    translation_payload,
+)
 from seq2seq.commands import evaluate, score, translate
 from seq2seq.ensemble import Ensemble
 from seq2seq.search import (
@@ -146,6 +151,15 @@ def test_members_with_other_vocabularies_are_refused_naming_the_checkpoint(pair,
     with pytest.raises(CheckpointError, match="stranger.ckpt: its source subword vocabulary "
                                               "differs from .*m0.ckpt"):
         Translator.from_checkpoint([pair[0], stranger])
+
+
+def test_members_translating_another_language_pair_are_refused(pair, tokenizers, tmp_path):
+    reversed_pair = tmp_path / "de-en.ckpt"
+    model = make_model(tokenizers, 2)
+    save_checkpoint(reversed_pair, prefixed_state_dict(model),
+                    translation_payload(model, tokenizers, "de", "en"))
+    with pytest.raises(CheckpointError, match="de-en.ckpt translates de→en, but .*m0.ckpt en→de"):
+        Translator.from_checkpoint([pair[0], reversed_pair])
 
 
 def test_commands_take_several_checkpoints(pair, tmp_path, capsys):

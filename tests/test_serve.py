@@ -695,6 +695,9 @@ def test_a_reachable_host_needs_an_api_key(checkpoint, monkeypatch, capsys):
     (["--batch-wait-ms", "nan"], "--batch-wait-ms must be finite and >= 0, got nan"),
     (["--port", "65536"], "--port must be from 0 to 65535, got 65536"),
     (["--max-chars", "0"], "--max-chars must be positive, got 0"),
+    (["--backend", "onnxruntime"], "seq2seq-serve runs the torch backend"),
+    (["--dtype", "int8"], "seq2seq-serve runs the torch backend"),
+    (["--ensemble-weights", "1", "2"], "--ensemble-weights: 2 weights for 1 checkpoints"),
 ])
 def test_bad_options_are_usage_errors(checkpoint, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

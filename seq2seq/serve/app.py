@@ -43,8 +43,8 @@ from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException
 
 from seq2seq import __version__
-from seq2seq.checkpoint import CheckpointError, load_translation_checkpoint
 from seq2seq.commands import loading_checkpoint
+from seq2seq.export.folder import load_checkpoint_or_folder
 from seq2seq.search import SearchOptionError, SearchOptions
 from seq2seq.serve.batcher import BatcherClosed, DynamicBatcher, QueueFull
 from seq2seq.translator import (
@@ -52,8 +52,6 @@ from seq2seq.translator import (
     DEFAULT_MAX_TOKENS,
     Translation,
     Translator,
-    check_same_vocabularies,
-    resolve_dtype,
 )
 
 SEARCH_FIELDS = tuple(field.name for field in dataclasses.fields(SearchOptions))
@@ -127,30 +125,21 @@ class ServedModel:
 
 
 def load_model(paths: Sequence[str | os.PathLike], device: str | torch.device = "cpu", *,
-               dtype: str | torch.dtype = "float32",
+               dtype: str | torch.dtype = "float32", weights: Sequence[float] | None = None,
                max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS) -> ServedModel:
-    """Read each checkpoint once; several make an ensemble.
+    """Read each checkpoint (or model folder, ``hf://org/name``) once; several make an
+    ensemble (``weights`` as for :meth:`Translator.from_loaded`), run by the torch backend.
 
     Raises CheckpointError naming the file: a bad checkpoint, or an ensemble member whose
     vocabularies or language pair differ from the first's.
     """
-    if not paths:
-        raise ValueError("no checkpoint given")
-    dtype = resolve_dtype(dtype)
     checkpoints = []
     for path in paths:
         with loading_checkpoint(os.fspath(path)):
-            checkpoints.append(load_translation_checkpoint(path, device))
+            checkpoints.append(load_checkpoint_or_folder(os.fspath(path), device))
+    translator = Translator.from_loaded(checkpoints, paths, dtype=dtype, weights=weights,
+                                        max_src_tokens=max_src_tokens)
     first = checkpoints[0]
-    for path, checkpoint in zip(paths[1:], checkpoints[1:]):
-        check_same_vocabularies(first.tokenizers, paths[0], checkpoint.tokenizers, path)
-        if (checkpoint.src_lang, checkpoint.tgt_lang) != (first.src_lang, first.tgt_lang):
-            raise CheckpointError(
-                f"{path} translates {checkpoint.src_lang}→{checkpoint.tgt_lang}, but "
-                f"{paths[0]} {first.src_lang}→{first.tgt_lang}; an ensemble's models must "
-                "translate the same language pair")
-    translator = Translator([checkpoint.model.to(dtype) for checkpoint in checkpoints],
-                            first.tokenizers, max_src_tokens=max_src_tokens)
     described = [{"name": os.path.basename(os.fspath(path)),
                   "val_bleu": checkpoint.metrics.get("val_bleu"),
                   "model": checkpoint.model.config.to_dict()}

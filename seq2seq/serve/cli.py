@@ -101,6 +101,12 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(f"--batch-wait-ms must be finite and >= 0, got {args.batch_wait_ms}")
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be from 0 to 65535, got {args.port}")
+    if args.backend != "torch" or args.dtype == "int8":
+        parser.error("seq2seq-serve runs the torch backend (--backend torch, float32, bfloat16 "
+                     "or float16); for onnxruntime use seq2seq-translate")
+    if args.ensemble_weights is not None and len(args.ensemble_weights) != len(args.checkpoint):
+        parser.error(f"--ensemble-weights: {len(args.ensemble_weights)} weights for "
+                     f"{len(args.checkpoint)} checkpoints")
     if args.api_key is not None and not args.api_key.strip():
         parser.error("--api-key is empty; give a key or leave it out")
     if args.api_key is None and not args.insecure_no_key and not is_loopback(args.host):
@@ -153,7 +159,7 @@ def serve(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     with sock:
         model = load_model(args.checkpoint, device, dtype=args.dtype,
-                           max_src_tokens=args.max_src_tokens)
+                           weights=args.ensemble_weights, max_src_tokens=args.max_src_tokens)
         options = ServeOptions(
             max_lines=args.max_lines, max_chars=args.max_chars,
             max_queue_lines=args.max_queue_lines, max_beam_size=args.max_beam_size,
