@@ -47,9 +47,10 @@ class Ensemble:
             raise ValueError(f"{len(weights)} weights for {len(members)} models")
         if any(not weight > 0 or weight == float("inf") for weight in weights):
             raise ValueError(f"ensemble weights must be positive and finite, got {weights}")
-        total = sum(weights)
+        largest = max(weights)  # scaled first, so that the sum cannot overflow
+        total = sum(weight / largest for weight in weights)
         self.members = list(members)
-        self.weights = [weight / total for weight in weights]
+        self.weights = [weight / largest / total for weight in weights]
         self.has_attention = any(member.has_attention for member in self.members)
 
     def start(self, src: Tensor, src_lengths: Tensor) -> EnsembleState:

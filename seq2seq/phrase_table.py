@@ -27,12 +27,16 @@ def phrase_fields(line: str, name: str, number: int) -> list[str]:
     if not fields[0].strip() or not fields[1].strip():
         raise DataError(f"{name}:{number}: empty {'source' if not fields[0].strip() else 'target'}"
                         " phrase")
+    if not fields[2].split() or "|||" in fields[2]:
+        raise DataError(f"{name}:{number}: the scores field is empty")
     for value in fields[2].split():
         try:
-            float(value)
+            finite = math.isfinite(float(value))
         except ValueError:
+            finite = False
+        if not finite:
             raise DataError(f"{name}:{number}: the scores field holds {value!r}, not a "
-                            "number") from None
+                            "finite number")
     return fields
 
 

@@ -41,6 +41,8 @@ from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
 MAX_LEN_A, MAX_LEN_B = 1000.0, 1e6  # far past any real output, far from int64's limit
+MAX_ROWS = 1000  # beams or samples per sentence: each is a decoder row held in memory
+MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
 
 
 class SearchOptionError(ValueError):
@@ -55,8 +57,8 @@ class SearchOptionError(ValueError):
 class SearchOptions:
     """How to decode, checked once here for every caller (search, Translator, commands).
 
-    beam_size: beams per sentence; 1 is greedy search.
-    nbest: hypotheses returned per sentence, from 1 to ``beam_size``.
+    beam_size: beams per sentence; 1 is greedy search; at most 1,000.
+    nbest: hypotheses returned per sentence, from 1 to ``beam_size`` (to 1,000 samples).
     alpha: length normalisation (see the module docstring), finite and >= 0.
     max_len_a, max_len_b: at most ``int(a * source tokens + b)`` target tokens; >= 0, at
         most 1,000 and 1,000,000, and a one-token source may get a token (``int(a + b) >= 1``).
@@ -69,7 +71,8 @@ class SearchOptions:
     temperature: sampling temperature, finite and >= 0; 0 takes the most probable token.
     top_k: sample among the k most probable tokens only; 0 for all.
     top_p: sample among the most probable tokens whose probability reaches p, in (0, 1].
-    seed: the sampling's random seed (an integer >= 0); None for a fresh one each time.
+    seed: the sampling's random seed (an integer from 0 to 2**64 - 1); None for a fresh one
+        each time.
     """
 
     beam_size: int = 5
@@ -87,8 +90,8 @@ class SearchOptions:
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        _check_integer("beam_size", self.beam_size, 1)
-        _check_integer("nbest", self.nbest, 1)
+        _check_integer("beam_size", self.beam_size, 1, MAX_ROWS)
+        _check_integer("nbest", self.nbest, 1, MAX_ROWS)
         if self.nbest > self.beam_size and not self.sampling:
             raise SearchOptionError("nbest", f"must be at most beam_size ({self.beam_size}), "
                                              f"got {self.nbest}")
@@ -115,7 +118,7 @@ class SearchOptions:
         if self.top_p == 0:
             raise SearchOptionError("top_p", "must be more than 0 (1 keeps every token), got 0")
         if self.seed is not None:
-            _check_integer("seed", self.seed, 0)
+            _check_integer("seed", self.seed, 0, MAX_SEED)
 
     @property
     def rows_per_sentence(self) -> int:
@@ -128,11 +131,13 @@ class SearchOptions:
         return dataclasses.replace(search or cls(), **options)
 
 
-def _check_integer(name: str, value: object, minimum: int) -> None:
+def _check_integer(name: str, value: object, minimum: int, maximum: int | None = None) -> None:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise SearchOptionError(name, f"must be an integer, got {value!r}")
     if value < minimum:
         raise SearchOptionError(name, f"must be at least {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SearchOptionError(name, f"must be at most {maximum}, got {value}")
 
 
 def _check_real(name: str, value: object, upper: float) -> None:
@@ -216,8 +221,10 @@ def sample_search(model: Seq2Seq | StepDecoder, src: Tensor, src_lengths: Tensor
 def _filtered_probabilities(allowed: Tensor, temperature: float, top_k: int,
                             top_p: float) -> Tensor:
     """allowed (N, V) log probabilities, -inf for banned tokens -> (N, V) the probabilities to
-    sample from, 0 outside the cut."""
-    scaled = allowed / temperature
+    sample from, 0 outside the cut. In float64, from the row's best token down, so that any
+    temperature > 0 and any top_p > 0 leave the best token a positive probability."""
+    allowed = allowed.double()
+    scaled = (allowed - allowed.amax(dim=1, keepdim=True)) / temperature
     if 0 < top_k < scaled.shape[1]:
         kth = scaled.topk(top_k, dim=1).values[:, -1:]
         scaled = scaled.masked_fill(scaled < kth, NEG_INF)

@@ -105,6 +105,12 @@ def test_sampling_runs_on_an_ensemble_and_is_seeded():
         [[h.tokens for h in found] for found in draws[1]]
 
 
+def test_huge_weights_are_scaled_without_overflow():
+    two = members((0, "none"), (1, "none"))
+    assert Ensemble(two, [1e308, 1e308]).weights == [0.5, 0.5]
+    assert Ensemble(two, [3e307, 1e307]).weights == pytest.approx([0.75, 0.25])
+
+
 def test_bad_weights_are_refused():
     two = members((0, "none"), (1, "none"))
     for weights, problem in (([1.0], "1 weights for 2 models"), ([1.0, 0.0], "positive"),

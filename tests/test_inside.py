@@ -172,8 +172,8 @@ def test_sampling_is_seeded_scored_by_the_model_and_greedy_at_temperature_zero()
         forced = force_decode(model, *sources(*[source] * len(samples)), [h.tokens for h in samples])
         assert [h.log_prob for h in samples] == pytest.approx([t for t, _ in forced], abs=1e-9)
     greedy = [h.tokens for h in greedy_search(model, src, lengths)]
-    for options in ({"temperature": 0.0}, {"temperature": 1e-4}, {"top_k": 1},
-                    {"top_p": 1e-9}):
+    for options in ({"temperature": 0.0}, {"temperature": 1e-4}, {"temperature": 1e-45},
+                    {"temperature": 5e-324}, {"top_k": 1}, {"top_p": 1e-9}, {"top_p": 1e-300}):
         cold = draw(3, **options)
         assert [[h.tokens for h in hs] for hs in cold] == [[g] * 4 for g in greedy], options
 
@@ -243,6 +243,8 @@ def test_phrase_table_round_trip_adds_exactly_the_models_probability(tokenizers,
 
 @pytest.mark.parametrize("bad, problem", [
     ("the dog ||| der Hund", "table.txt:3: not a phrase-table line"),
+    ("the dog ||| der Hund ||| 0.5 nan", "table.txt:3: the scores field holds 'nan', not a finite"),
+    ("the dog ||| der Hund ||| ||| 0-0", "table.txt:3: the scores field is empty"),
     ("the dog ||| der Hund ||| 0.5 high", "table.txt:3: the scores field holds 'high'"),
     (" ||| der Hund ||| 0.5", "table.txt:3: empty source phrase"),
 ])
@@ -254,4 +256,17 @@ def test_malformed_phrase_table_lines_are_named(tokenizers, tmp_path, capsys, ba
     assert score.main(["--checkpoint", str(checkpoint), "--phrase-table", str(table),
                        "--output", str(out), "--buffer-size", "2", "--device", "cpu"]) == 1
     assert problem in capsys.readouterr().err
+    assert out.read_text() == "PREVIOUS\n"
+
+
+def test_an_empty_phrase_table_is_an_error_and_keeps_the_previous_output(tokenizers, tmp_path,
+                                                                         capsys):
+    checkpoint = write_checkpoint(tmp_path / "m.ckpt", make_model(tokenizers, 0), tokenizers)
+    table = tmp_path / "empty.txt"
+    table.write_text("")
+    out = tmp_path / "out.txt"
+    out.write_text("PREVIOUS\n")
+    assert score.main(["--checkpoint", str(checkpoint), "--phrase-table", str(table),
+                       "--output", str(out), "--device", "cpu"]) == 1
+    assert "nothing to score: " in capsys.readouterr().err
     assert out.read_text() == "PREVIOUS\n"

@@ -332,6 +332,10 @@ BAD_SEARCH_OPTIONS = [
       "source (got 1000); raise max_len_b to allow more")),
     ({"ban_unk": 1}, "ban_unk", "must be true or false, got 1"),
     ({"exact_stop": "no"}, "exact_stop", "must be true or false, got 'no'"),
+    ({"beam_size": 1001}, "beam_size", "must be at most 1000, got 1001"),
+    ({"sampling": True, "nbest": 10**8}, "nbest", "must be at most 1000, got 100000000"),
+    ({"seed": 2**64}, "seed", "must be at most 18446744073709551615, got 18446744073709551616"),
+    ({"top_p": 0.0}, "top_p", "must be more than 0 (1 keeps every token), got 0"),
 ]
 
 

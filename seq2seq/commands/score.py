@@ -133,6 +133,8 @@ def score_phrase_table(args: argparse.Namespace) -> int:
                 output.write(with_probability(fields, result.total) + "\n")
                 progress.step()
             first_line += len(chunk)
+        if first_line == 1:  # before the output replaces anything
+            raise CommandError(f"nothing to score: {args.phrase_table} has no lines")
     progress.finish()
     return 0
 
