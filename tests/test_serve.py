@@ -388,7 +388,7 @@ def test_health_and_info(client, checkpoint):
     assert info["search_defaults"]["beam_size"] == 5
     assert info["limits"] == {"max_lines": 64, "max_chars": 1000, "max_queue_lines": 1000,
                               "max_beam_size": 16, "max_output_tokens": 512,
-                              "max_src_tokens": 256}
+                              "max_request_work": 50_000, "max_src_tokens": 256}
 
 
 def test_an_ensemble_translates_as_the_offline_ensemble(checkpoint, other_checkpoint):
@@ -443,6 +443,8 @@ ERRORS = [  # body (bytes or JSON), status, field
     ({"text": ["the dog"], "alignments": "yes"}, 422, "alignments"),
     ({"text": ["the dog"] * 65}, 413, "text"),
     ({"text": ["the dog", LONG]}, 413, "text[1]"),
+    ({"text": ["x" * 1000] * 64, "beam_size": 16, "nbest": 16}, 413, "text"),  # 1,024,000 > 50,000
+    ({"text": ["x" * 1000] * 11, "beam_size": 5}, 413, "text"),  # 55,000 > 50,000
 ]
 
 

@@ -59,6 +59,7 @@ REQUEST_FIELDS = ("text", "alignments", *SEARCH_FIELDS)
 API_KEY_HEADER = "X-API-Key"
 # A JSON string may spell one character in up to 12 bytes (a surrogate pair of \uXXXX).
 BYTES_PER_CHAR = 12
+ABANDON_AFTER_S = 5.0
 BODY_SLACK_BYTES = 64 * 1024
 
 
@@ -70,6 +71,9 @@ class ServeOptions:
     max_chars: characters per line (413 beyond).
     max_queue_lines: lines waiting for the translator, all requests together (429 beyond).
     max_beam_size: largest ``beam_size`` (and ``nbest``) a request may ask for (422 beyond).
+    max_request_work: the most work one request may ask for, counted as its characters ×
+        its beams (or samples) per line (413 beyond), so that one request cannot hold the
+        one translator thread for minutes while everyone else waits.
     max_output_tokens: largest output the length options may allow the longest source,
         ``int(max_len_a * max_src_tokens + max_len_b)`` (422 beyond), so that no request
         can make the model decode for minutes.
@@ -82,12 +86,13 @@ class ServeOptions:
     max_queue_lines: int = 1000
     max_beam_size: int = 16
     max_output_tokens: int = 512
+    max_request_work: int = 50_000
     batch_wait_ms: float = 5.0
     max_tokens: int = DEFAULT_MAX_TOKENS
 
     def __post_init__(self) -> None:
         for name in ("max_lines", "max_chars", "max_queue_lines", "max_beam_size",
-                     "max_output_tokens", "max_tokens"):
+                     "max_output_tokens", "max_request_work", "max_tokens"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
@@ -207,6 +212,11 @@ def parse_translate_request(body: bytes, options: ServeOptions, *, attention: bo
     except SearchOptionError as error:
         raise RequestError(422, str(error), error.option) from None
     _check_server_limits(search, options, max_src_tokens)
+    work = sum(len(line) for line in lines) * search.rows_per_sentence
+    if work > options.max_request_work:
+        raise RequestError(413, f"text: this request asks for {work} characters × beams, more than "
+                                f"the {options.max_request_work} allowed; send fewer or "
+                                "shorter lines, or a smaller beam_size", "text")
     return TranslateRequest(lines, search, alignments)
 
 
@@ -303,7 +313,9 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
         try:
             yield
         finally:
-            await asyncio.to_thread(app.state.batcher.close)
+            # A call still running after the graceful shutdown is abandoned (the worker is
+            # a daemon thread), so that the process exits.
+            await asyncio.to_thread(app.state.batcher.close, ABANDON_AFTER_S)
 
     app = FastAPI(title="seq2seq", version=__version__, lifespan=lifespan,
                   docs_url=None, redoc_url=None, openapi_url=None)
@@ -370,6 +382,7 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
                        "max_queue_lines": options.max_queue_lines,
                        "max_beam_size": options.max_beam_size,
                        "max_output_tokens": options.max_output_tokens,
+                       "max_request_work": options.max_request_work,
                        "max_src_tokens": translator.max_src_tokens},
         })
 

@@ -72,6 +72,9 @@ def build_parser() -> argparse.ArgumentParser:
     group.add_argument("--max-beam-size", type=int, default=defaults.max_beam_size,
                        help="largest beam_size and nbest a request may ask for "
                             f"(default {defaults.max_beam_size}; 422 beyond)")
+    group.add_argument("--max-request-work", type=int, default=defaults.max_request_work,
+                       help="characters × beams (or samples) one request may ask for "
+                            f"(default {defaults.max_request_work}; 413 beyond)")
     group.add_argument("--max-output-tokens", type=int, default=defaults.max_output_tokens,
                        help="largest output length max_len_a and max_len_b may allow "
                             f"(default {defaults.max_output_tokens}; 422 beyond)")
@@ -93,7 +96,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     """Usage errors, reported by ``parser.error`` (exit status 2), before anything is loaded."""
     check_positive_arguments(parser, args, "max_tokens", "max_src_tokens", "max_lines",
                              "max_chars", "max_queue_lines", "max_beam_size",
-                             "max_output_tokens")
+                             "max_output_tokens", "max_request_work")
     if args.max_queue_lines < args.max_lines:
         parser.error(f"--max-queue-lines ({args.max_queue_lines}) must be at least --max-lines "
                      f"({args.max_lines}), or a request of --max-lines lines never fits")
@@ -163,7 +166,8 @@ def serve(args: argparse.Namespace) -> int:
         options = ServeOptions(
             max_lines=args.max_lines, max_chars=args.max_chars,
             max_queue_lines=args.max_queue_lines, max_beam_size=args.max_beam_size,
-            max_output_tokens=args.max_output_tokens, batch_wait_ms=args.batch_wait_ms,
+            max_output_tokens=args.max_output_tokens, max_request_work=args.max_request_work,
+            batch_wait_ms=args.batch_wait_ms,
             max_tokens=args.max_tokens)
         app = create_app(model, options, api_key=args.api_key)
         config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
