@@ -416,6 +416,11 @@ def test_export_refuses_to_replace_what_is_not_a_model_folder(checkpoint, model_
         assert (occupied / "notes.txt").read_text(encoding="utf-8") == "mine"
     assert "is not empty (--overwrite replaces" in capsys.readouterr().err
     again = Path(shutil.copytree(model_folder, tmp_path / "again"))
+    (again / "results.txt").write_text("mine", encoding="utf-8")  # the user's, in the folder
+    assert cli.main(["--checkpoint", str(checkpoint), "--output", str(again), "--overwrite"]) == 2
+    assert "holds files that are not the model's (results.txt)" in capsys.readouterr().err
+    assert (again / "results.txt").read_text(encoding="utf-8") == "mine"
+    (again / "results.txt").unlink()
     assert cli.main(["--checkpoint", str(checkpoint), "--output", str(again), "--overwrite"]) == 0
     assert not (again / "encoder.int8.onnx").exists()  # replaced whole, without --quantize
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []

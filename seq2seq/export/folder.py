@@ -119,16 +119,25 @@ def output_problem(output: Path, overwrite: bool) -> str | None:
         return None
     if not overwrite:
         return f"{output} is not empty (--overwrite replaces a model folder written before)"
-    if not _is_model_folder(output):
+    listed = _model_folder_files(output)
+    if listed is None:
         return f"{output} is not a model folder ({CONFIG} of format {FORMAT}); refusing to replace it"
+    foreign = sorted(entry.name for entry in output.iterdir() if entry.name not in listed)
+    if foreign:
+        return (f"{output} holds files that are not the model's ({', '.join(foreign[:5])}"
+                f"{', ...' if len(foreign) > 5 else ''}); move them away to replace the folder")
     return None
 
 
-def _is_model_folder(path: Path) -> bool:
+def _model_folder_files(path: Path) -> set[str] | None:
+    """The names a model folder's config lists (itself included), or None if not one."""
     try:
-        return json.loads((path / CONFIG).read_text(encoding="utf-8")).get("format") == FORMAT
-    except (OSError, ValueError, AttributeError):
-        return False
+        info = json.loads((path / CONFIG).read_text(encoding="utf-8"))
+        if info.get("format") != FORMAT:
+            return None
+        return {CONFIG, "README.md", *info.get("files", {})}
+    except (OSError, ValueError, AttributeError, TypeError):
+        return None
 
 
 @contextlib.contextmanager
