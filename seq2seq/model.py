@@ -173,8 +173,9 @@ class BahdanauAttention(nn.Module):
         # A finite fill keeps an all-padding (empty) source finite: uniform weights over zeros.
         energy = energy.masked_fill(~src_mask, torch.finfo(energy.dtype).min)
         weights = torch.softmax(energy, dim=0)
-        # One batched product rather than weights * memory summed: that materialises (S, B, M)
-        # forward and backward at every step (3-4x slower on the CPU, docs/BENCHMARKS.md).
+        # One batched product rather than weights * memory summed, which materialises
+        # (S, B, M) forward and backward at every step: 3-4x faster for this operation
+        # alone, though a whole training step is unchanged within noise (docs/BENCHMARKS.md).
         context = torch.einsum("sb,sbm->bm", weights, memory)
         return context, weights
 
