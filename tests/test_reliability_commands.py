@@ -306,8 +306,9 @@ def test_a_directory_as_checkpoint_is_named_a_directory(tmp_path, capsys):
     folder = tmp_path / "runs.ckpt"
     folder.mkdir()
     assert translate.main(["--checkpoint", str(folder)]) == 2
-    assert capsys.readouterr().err == (f"seq2seq-translate: error: checkpoint {folder} is a "
-                                       "directory, not a checkpoint file\n")
+    assert capsys.readouterr().err == (f"seq2seq-translate: error: {folder / 'config.json'} is "
+                                       f"missing: {folder} is not a model folder written by "
+                                       "seq2seq-export\n")
 
 
 class RunsCode:

@@ -165,7 +165,8 @@ def test_resume_mid_epoch_is_exact(tmp_path, cache):
 def test_last_checkpoint_follows_epochs_that_did_not_improve(tmp_path, cache):
     """lr 0: validation BLEU never improves after epoch 0, yet last.ckpt is the final state."""
     root = tmp_path / "run"
-    main(fit_args(root, cache, "--trainer.max_epochs", "3", "--model.optimization.lr", "0.0"))
+    main(fit_args(root, cache, "--trainer.max_epochs", "3", "--model.optimization.lr", "0.0",
+                  "--checkpoint.save_top_k", "1", "--checkpoint.average_best", "1"))
     best = read_checkpoint(next((root / "checkpoints").glob("best-*.ckpt")))
     last = read_checkpoint(root / "checkpoints" / "last.ckpt")
     assert best["epoch"] == 0
