@@ -521,11 +521,13 @@ def _allowed_log_probs(log_probs: Tensor, step: int, max_lengths: Tensor | None,
                        min_length: int, ban_unk: bool) -> Tensor:
     """The log probabilities of token ``step + 1`` with banned tokens at -inf.
 
-    log_probs (N, V) -> (N, V), a copy. Banned tokens are removed, never renormalised over:
-    log p stays the model's. max_lengths (N,): rows that already hold that many tokens may
-    only end (EOS); None when no row is that long yet.
+    log_probs (N, V), masked in place and returned (a step's log probabilities belong to
+    the search: no copy of N × V per step). Banned tokens are removed, never renormalised
+    over: log p stays the model's. max_lengths (N,): rows that already hold that many
+    tokens may only end (EOS); None when no row is that long yet.
     """
-    allowed = log_probs.clone()
+    allowed = log_probs
+    eos = allowed[:, EOS_ID].clone()
     allowed[:, [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = NEG_INF
     if step < min_length:
         allowed[:, EOS_ID] = NEG_INF
@@ -533,7 +535,7 @@ def _allowed_log_probs(log_probs: Tensor, step: int, max_lengths: Tensor | None,
         at_limit = step >= max_lengths  # (N,)
         if at_limit.any():
             allowed[at_limit] = NEG_INF
-            allowed[:, EOS_ID] = torch.where(at_limit, log_probs[:, EOS_ID], allowed[:, EOS_ID])
+            allowed[:, EOS_ID] = torch.where(at_limit, eos, allowed[:, EOS_ID])
     return allowed
 
 

@@ -34,7 +34,8 @@ class DecoderState(Protocol):
 class Step:
     """One decoding step of N rows.
 
-    log_probs: (N, V) log p(y_t | y_<t, x), float32 or wider, normalised over V.
+    log_probs: (N, V) log p(y_t | y_<t, x), float32 or wider, normalised over V; a tensor
+        of its own, which the search may change in place.
     state: the state after y_t's step.
     attention: (N, S) the weights over source positions (rows sum to 1 over real
         positions), or None for a model without attention.
