@@ -3,13 +3,14 @@
 Draws ``--requests`` requests of 1 to ``--max-lines`` sentences from ``--source``, starts
 ``seq2seq-serve`` on a free port of 127.0.0.1, and sends them from ``--clients``
 concurrent clients (each sends its next request when the last is answered). The same
-sentences, in the same order, are translated offline with the same search options, in
-one ``Translator.translate`` call, before and after the served run; the served throughput
-is compared with the mean of the two. Offline runs twice over: on the main thread, as
-``seq2seq-translate`` does, and on a worker thread, as the server does (on a busy CPU,
-torch's threads can run at very different speeds in the two). Every answer is checked
-against the offline translation of its sentences. Prints the command and a Markdown table
-for docs/BENCHMARKS.md; exits 1 if a request failed or an answer differed.
+sentences, in the same order, are translated offline with the same search options, before
+and after the served run; the served throughput is compared with the mean of the two.
+Offline runs as ``seq2seq-translate`` does (one ``Translator.translate`` call over the
+whole input, sorted and batched by length), and, with ``--chunks N [N ...]``, in calls of N
+sentences in arrival order: what a server that gathers N sentences per call could reach at
+best. Every answer is checked against the offline translation of its sentences. Prints the
+command and a Markdown table for docs/BENCHMARKS.md; exits 1 if a request failed or an
+answer differed.
 
     python scripts/bench_serve.py --checkpoint runs/demo/best.ckpt --source demo_data/test.en
     python scripts/bench_serve.py --checkpoint runs/demo/best.ckpt --source demo_data/test.en \\
@@ -72,10 +73,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seed", type=int, default=0, help="seeds the drawing of requests")
+    parser.add_argument("--chunks", type=int, nargs="*", default=[], metavar="N",
+                        help="also translate offline in calls of N sentences, in arrival order")
     args = parser.parse_args(argv)
     for name in ("requests", "clients", "max_lines", "beam_size", "max_tokens"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
+    if any(size < 1 for size in args.chunks):
+        parser.error("--chunks must be positive")
     return args
 
 
@@ -86,26 +91,18 @@ def draw_requests(sentences: list[str], count: int, max_lines: int,
             for _ in range(count)]
 
 
-def offline(translator: Translator, lines: list[str], args: argparse.Namespace, *,
-            in_thread: bool) -> tuple[float, list[str]]:
-    """Seconds to translate ``lines`` with one ``Translator.translate`` call, and the
-    translations: on this (main) thread, as seq2seq-translate does, or on a new thread, as
-    the server does (torch's CPU threads can run at another speed there)."""
-    result = {}
-
-    def run() -> None:
-        start = time.perf_counter()
-        result["output"] = translator.translate(lines, beam_size=args.beam_size,
-                                                max_tokens=args.max_tokens)
-        result["seconds"] = time.perf_counter() - start
-
-    if in_thread:
-        worker = threading.Thread(target=run)
-        worker.start()
-        worker.join()
-    else:
-        run()
-    return result["seconds"], result["output"]
+def offline(translator: Translator, lines: list[str], args: argparse.Namespace,
+            chunk: int | None) -> tuple[float, list[str]]:
+    """Seconds to translate ``lines`` offline, and the translations: in one
+    ``Translator.translate`` call (``chunk`` None), as seq2seq-translate does, or in calls
+    of ``chunk`` lines in order, as a server that gathered that many per call would."""
+    size = chunk or len(lines)
+    start = time.perf_counter()
+    output = [translation for first in range(0, len(lines), size)
+              for translation in translator.translate(lines[first:first + size],
+                                                      beam_size=args.beam_size,
+                                                      max_tokens=args.max_tokens)]
+    return time.perf_counter() - start, output
 
 
 class Server:
@@ -230,13 +227,15 @@ def main(argv: list[str] | None = None) -> int:
     translator = Translator.from_checkpoint(args.checkpoint, args.device)
     translator.translate(lines[:16], beam_size=args.beam_size)  # warm up, untimed
     server = Server(args)
-    contexts = {"main thread, as `seq2seq-translate`": False,
-                "worker thread, as the server": True}
+    contexts = {"whole input, as `seq2seq-translate`": None,
+                **{f"in calls of {size} sentences": size for size in args.chunks}}
     seconds: dict[str, list[float]] = {name: [] for name in contexts}
     try:
-        for name, in_thread in contexts.items():
-            took, translations = offline(translator, lines, args, in_thread=in_thread)
+        for name, chunk in contexts.items():
+            took, output = offline(translator, lines, args, chunk)
             seconds[name].append(took)
+            if chunk is None:
+                translations = output
             print(f"offline, {name}: {took:.1f} s", file=sys.stderr)
         expected, start = [], 0
         for request in requests:
@@ -244,8 +243,8 @@ def main(argv: list[str] | None = None) -> int:
             start += len(request)
         served = asyncio.run(serve_requests(server.url, requests, expected, args))
         print(f"served: {served.seconds:.1f} s", file=sys.stderr)
-        for name, in_thread in contexts.items():
-            took, _ = offline(translator, lines, args, in_thread=in_thread)
+        for name, chunk in contexts.items():
+            took, _ = offline(translator, lines, args, chunk)
             seconds[name].append(took)
             print(f"offline, {name}: {took:.1f} s", file=sys.stderr)
     finally:

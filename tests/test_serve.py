@@ -27,12 +27,18 @@ import uvicorn
 
 from seq2seq import __version__
 from seq2seq.batching import pad_sequences
-from seq2seq.checkpoint import prefixed_state_dict, save_checkpoint, translation_payload
+from seq2seq.checkpoint import (
+    CheckpointError,
+    prefixed_state_dict,
+    save_checkpoint,
+    translation_payload,
+)
 from seq2seq.model import ModelConfig, Seq2Seq
 from seq2seq.search import SearchOptions
 from seq2seq.serve import cli
 from seq2seq.serve.app import ServeOptions, create_app, load_model
 from seq2seq.serve.batcher import BatcherClosed, DynamicBatcher, QueueFull
+from seq2seq.serve.model_process import ModelProcess, ModelProcessDied, ModelSpec
 from seq2seq.tokenizer import TokenizerPair
 from seq2seq.translator import Translator
 from seq2seq.vocab import BOS_ID, EOS_ID
@@ -760,6 +766,155 @@ def test_sigterm_answers_the_request_in_flight_then_exits_143(checkpoint, offlin
     assert "Traceback" not in stderr
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/health", timeout=5)
+
+
+# ---- the model in a process of its own -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def model_process(checkpoint):
+    model = ModelProcess(ModelSpec((str(checkpoint),)))
+    yield model
+    model.close()
+
+
+def slow_call(model, seconds_at_least: float = 2.0):
+    """Start a translate call that runs for at least a few seconds, on a thread; return
+    (thread, outcome dict)."""
+    lines = sentences(400, seed=900) * 4
+    outcome = {}
+
+    def run():
+        try:
+            outcome["result"] = model.translate(lines, SearchOptions(beam_size=16), False, 64)
+        except Exception as error:  # noqa: BLE001 - the test looks at it
+            outcome["error"] = error
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread, outcome
+
+
+def test_the_model_process_translates_as_the_model_in_this_process(checkpoint, model_process):
+    local = load_model([checkpoint])
+    assert model_process.info == local.info
+    assert model_process.pid != os.getpid()
+    lines = [*sentences(5, seed=800), "", "the dog sees the bird"]
+    for search, alignments in [(SearchOptions(beam_size=1), False),
+                               (SearchOptions(beam_size=4, nbest=3), True)]:
+        found = model_process.translate(lines, search, alignments, 100)
+        expected = local.translate(lines, search, alignments, 100)
+        # The child runs torch on its own threads: sums may round in another order.
+        assert [[text for text, _ in t.hypotheses] for t in found] == \
+            [[text for text, _ in t.hypotheses] for t in expected]
+        assert [score for t in found for _, score in t.hypotheses] == pytest.approx(
+            [score for t in expected for _, score in t.hypotheses], abs=1e-5)
+        assert [t.alignments is None for t in found] == [t.alignments is None for t in expected]
+        for f, e in zip(found, expected):
+            for a, b in zip(f.alignments or [], e.alignments or []):
+                assert (a.source_tokens, a.target_tokens) == (b.source_tokens, b.target_tokens)
+                torch.testing.assert_close(torch.tensor(a.weights), torch.tensor(b.weights),
+                                           rtol=0, atol=1e-5)
+
+
+def translated_by(model, line: str) -> str:
+    return model.translate([line], SearchOptions(), False, 100)[0].text
+
+
+def test_an_error_in_the_model_process_is_raised_as_itself_and_the_model_goes_on(
+        model_process, offline):
+    pid = model_process.pid
+    with pytest.raises(ValueError, match="max_tokens"):
+        model_process.translate(["the dog sees a cat"], SearchOptions(), False, 0)
+    assert translated_by(model_process, "the dog sees a cat") == \
+        offline.translate(["the dog sees a cat"])[0]
+    assert model_process.pid == pid
+
+
+def test_a_model_process_killed_mid_call_fails_that_call_and_the_next_starts_a_new_one(
+        checkpoint, offline):
+    lines = sentences(2, seed=901)
+    expected = offline.translate(lines)
+    model = ModelProcess(ModelSpec((str(checkpoint),)))
+    try:
+        thread, outcome = slow_call(model)
+        time.sleep(1.0)
+        first = model.pid
+        os.kill(first, signal.SIGKILL)
+        thread.join(60)
+        assert isinstance(outcome.get("error"), ModelProcessDied), outcome
+        assert "killed by signal 9" in str(outcome["error"])
+        assert translated_by(model, lines[0]) == expected[0]
+        assert model.pid not in (None, first) and model.starts == 2
+        # Found dead between calls: replaced, and the call does not fail.
+        os.kill(model.pid, signal.SIGKILL)
+        wait_until(lambda: not model._process.is_alive())
+        assert translated_by(model, lines[1]) == expected[1]
+        assert model.starts == 3
+    finally:
+        model.close()
+
+
+def test_close_stops_a_busy_model_process_after_its_timeout(checkpoint):
+    model = ModelProcess(ModelSpec((str(checkpoint),)))
+    thread, outcome = slow_call(model)
+    time.sleep(1.0)
+    pid = model.pid
+    start = time.monotonic()
+    model.close(timeout=0.2)
+    thread.join(60)
+    assert time.monotonic() - start < 10
+    assert isinstance(outcome.get("error"), ModelProcessDied), outcome
+    with pytest.raises(OSError):
+        os.kill(pid, 0)  # gone, and reaped
+    with pytest.raises(ModelProcessDied, match="closed"):
+        translated_by(model, "the dog sees a cat")
+    model.close()  # twice is fine
+
+
+def test_a_model_process_that_cannot_load_raises_what_loading_raised(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match=re.escape(str(bad))):
+        ModelProcess(ModelSpec((str(bad),)))
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` is a live process (a zombie waiting to be reaped is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_a_server_killed_with_sigkill_leaves_no_model_process(checkpoint):
+    script = ("import sys, time\n"
+              "from seq2seq.serve.model_process import ModelProcess, ModelSpec\n"
+              "model = ModelProcess(ModelSpec((sys.argv[1],)))\n"
+              "print(model.pid, flush=True)\n"
+              "time.sleep(600)\n")
+    server = subprocess.Popen([sys.executable, "-c", script, str(checkpoint)],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(server.stdout.readline())
+        assert running(child)
+        server.kill()
+        server.wait(30)
+        wait_until(lambda: not running(child))
+    finally:
+        server.kill()
+        server.stdout.close()
+
+
+def test_the_model_process_ignores_sigint_and_sigterm(model_process, offline):
+    pid = model_process.pid
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        os.kill(pid, signum)
+    time.sleep(0.5)
+    line = sentences(1, seed=902)[0]
+    assert translated_by(model_process, line) == offline.translate([line])[0]
+    assert model_process.pid == pid
 
 
 # ---- the page in a browser -----------------------------------------------------------------

@@ -20,7 +20,9 @@ with the request (wrong types, empty list, unknown field, search option out of r
 
 Requests are translated by a :class:`~seq2seq.serve.batcher.DynamicBatcher` on one worker
 thread: the lines of the requests that arrive within ``batch_wait_ms`` with the same search
-options are translated in one call (sorted and cut into batches by the token budget).
+options are translated in one call (sorted and cut into batches by the token budget), by a
+:class:`LocalModel` in this process or, as ``seq2seq-serve`` runs it, a
+:class:`~seq2seq.serve.model_process.ModelProcess`.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 from fastapi import FastAPI, Request
@@ -112,26 +114,49 @@ class ServeOptions:
 
 
 @dataclass(frozen=True)
-class ServedModel:
-    """A translator and what ``/info`` tells about it.
+class ModelInfo:
+    """What the server tells about its model and checks requests against.
 
     checkpoints: per member, ``{"name", "val_bleu", "model"}`` (file name, validation BLEU
     or None, model options).
     """
 
-    translator: Translator
     source_language: str
     target_language: str
     checkpoints: list[dict[str, Any]]
+    attention: bool
+    device: str
+    max_src_tokens: int
 
-    @property
-    def attention(self) -> bool:
-        return self.translator.decoder.has_attention
+
+class ServedModel(Protocol):
+    """A model the app can serve: :class:`LocalModel` (in this process) or
+    :class:`~seq2seq.serve.model_process.ModelProcess` (in a child process, as
+    ``seq2seq-serve`` runs it). ``translate`` is called from one thread at a time."""
+
+    info: ModelInfo
+
+    def translate(self, lines: list[str], search: SearchOptions, alignments: bool,
+                  max_tokens: int) -> list[Translation]: ...
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A translator in this process: its calls run on the batcher's worker thread."""
+
+    translator: Translator
+    info: ModelInfo
+
+    def translate(self, lines: list[str], search: SearchOptions, alignments: bool,
+                  max_tokens: int) -> list[Translation]:
+        """``lines`` translated in one call (sorted and cut into batches of ``max_tokens``)."""
+        return list(self.translator.translate_chunks([lines], search, max_tokens=max_tokens,
+                                                     alignments=alignments))
 
 
 def load_model(paths: Sequence[str | os.PathLike], device: str | torch.device = "cpu", *,
                dtype: str | torch.dtype = "float32", weights: Sequence[float] | None = None,
-               max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS) -> ServedModel:
+               max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS) -> LocalModel:
     """Read each checkpoint (or model folder, ``hf://org/name``) once; several make an
     ensemble (``weights`` as for :meth:`Translator.from_loaded`), run by the torch backend.
 
@@ -149,7 +174,10 @@ def load_model(paths: Sequence[str | os.PathLike], device: str | torch.device = 
                   "val_bleu": checkpoint.metrics.get("val_bleu"),
                   "model": checkpoint.model.config.to_dict()}
                  for path, checkpoint in zip(paths, checkpoints)]
-    return ServedModel(translator, first.src_lang, first.tgt_lang, described)
+    info = ModelInfo(first.src_lang, first.tgt_lang, described,
+                     attention=translator.decoder.has_attention, device=str(translator.device),
+                     max_src_tokens=translator.max_src_tokens)
+    return LocalModel(translator, info)
 
 
 # ---- requests ----------------------------------------------------------------------------
@@ -297,13 +325,12 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
     """The FastAPI app serving ``model``. With ``api_key``, ``/translate`` and ``/info``
     want it in the ``X-API-Key`` header; ``/`` and ``/health`` are open."""
     options = options or ServeOptions()
-    translator = model.translator
+    model_info = model.info
     page = resources.files("seq2seq.serve").joinpath("static/index.html").read_text("utf-8")
 
     def translate_lines(lines: list[str], key: tuple) -> list[Translation]:
         search, alignments = key[0], key[1]
-        return list(translator.translate_chunks([lines], search, max_tokens=options.max_tokens,
-                                                alignments=alignments))
+        return model.translate(lines, search, alignments, options.max_tokens)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -314,7 +341,8 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
             yield
         finally:
             # A call still running after the graceful shutdown is abandoned (the worker is
-            # a daemon thread), so that the process exits.
+            # a daemon thread), so that the process exits; whoever started a ModelProcess
+            # then closes it, which kills a child still busy.
             await asyncio.to_thread(app.state.batcher.close, ABANDON_AFTER_S)
 
     app = FastAPI(title="seq2seq", version=__version__, lifespan=lifespan,
@@ -357,7 +385,7 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
     async def health(request: Request) -> JSONResponse:
         batcher: DynamicBatcher = request.app.state.batcher
         return JSONResponse({"status": "ok", "model_loaded": True,
-                             "device": str(translator.device), "version": __version__,
+                             "device": model_info.device, "version": __version__,
                              "queued_lines": batcher.queued_lines,
                              "batches": batcher.stats.calls,
                              "requests_translated": batcher.stats.requests,
@@ -368,14 +396,14 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
     async def info(request: Request) -> JSONResponse:
         check_key(request)
         return JSONResponse({
-            "source_language": model.source_language,
-            "target_language": model.target_language,
-            "attention": model.attention,
-            "ensemble_size": len(model.checkpoints),
-            "val_bleu": model.checkpoints[0]["val_bleu"] if len(model.checkpoints) == 1
+            "source_language": model_info.source_language,
+            "target_language": model_info.target_language,
+            "attention": model_info.attention,
+            "ensemble_size": len(model_info.checkpoints),
+            "val_bleu": model_info.checkpoints[0]["val_bleu"] if len(model_info.checkpoints) == 1
             else None,
-            "checkpoints": model.checkpoints,
-            "device": str(translator.device),
+            "checkpoints": model_info.checkpoints,
+            "device": model_info.device,
             "version": __version__,
             "search_defaults": dataclasses.asdict(SearchOptions()),
             "limits": {"max_lines": options.max_lines, "max_chars": options.max_chars,
@@ -383,7 +411,7 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
                        "max_beam_size": options.max_beam_size,
                        "max_output_tokens": options.max_output_tokens,
                        "max_request_work": options.max_request_work,
-                       "max_src_tokens": translator.max_src_tokens},
+                       "max_src_tokens": model_info.max_src_tokens},
         })
 
     @app.post("/translate")
@@ -394,8 +422,8 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
             raise RequestError(415, "the body must be JSON, sent with Content-Type: "
                                     f"application/json (got {content_type or 'none'!r})")
         body = await _read_body(request, options.max_body_bytes)
-        parsed = parse_translate_request(body, options, attention=model.attention,
-                                         max_src_tokens=translator.max_src_tokens)
+        parsed = parse_translate_request(body, options, attention=model_info.attention,
+                                         max_src_tokens=model_info.max_src_tokens)
         batcher: DynamicBatcher = request.app.state.batcher
         try:
             future = batcher.submit(parsed.lines, parsed.batch_key)

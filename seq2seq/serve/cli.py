@@ -153,7 +153,8 @@ def _reason(error: Exception) -> str:
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from seq2seq.serve.app import ServeOptions, create_app, load_model
+    from seq2seq.serve.app import ServeOptions, create_app
+    from seq2seq.serve.model_process import ModelProcess, ModelSpec
 
     try:
         device = resolve_device(args.device)
@@ -161,24 +162,30 @@ def serve(args: argparse.Namespace) -> int:
         raise UsageError(f"--device {args.device}: {error}") from None
     sock = listen(args.host, args.port)
     with sock:
-        model = load_model(args.checkpoint, device, dtype=args.dtype,
-                           weights=args.ensemble_weights, max_src_tokens=args.max_src_tokens)
-        options = ServeOptions(
-            max_lines=args.max_lines, max_chars=args.max_chars,
-            max_queue_lines=args.max_queue_lines, max_beam_size=args.max_beam_size,
-            max_output_tokens=args.max_output_tokens, max_request_work=args.max_request_work,
-            batch_wait_ms=args.batch_wait_ms,
-            max_tokens=args.max_tokens)
-        app = create_app(model, options, api_key=args.api_key)
-        config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
-                                lifespan="on", timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
-        host, port = sock.getsockname()[:2]
-        shown = f"[{host}]" if ":" in host else host
-        members = len(model.checkpoints)
-        print(f"{PROG}: translating {model.source_language}→{model.target_language} "
-              f"({members} checkpoint{'s' if members > 1 else ''}, {device}) on "
-              f"http://{shown}:{port}/", file=sys.stderr, flush=True)
-        uvicorn.Server(config).run(sockets=[sock])
+        weights = tuple(args.ensemble_weights) if args.ensemble_weights else None
+        model = ModelProcess(ModelSpec(tuple(args.checkpoint), str(device), args.dtype,
+                                       weights, args.max_src_tokens))
+        try:
+            options = ServeOptions(
+                max_lines=args.max_lines, max_chars=args.max_chars,
+                max_queue_lines=args.max_queue_lines, max_beam_size=args.max_beam_size,
+                max_output_tokens=args.max_output_tokens,
+                max_request_work=args.max_request_work, batch_wait_ms=args.batch_wait_ms,
+                max_tokens=args.max_tokens)
+            app = create_app(model, options, api_key=args.api_key)
+            config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
+                                    lifespan="on",
+                                    timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
+            host, port = sock.getsockname()[:2]
+            shown = f"[{host}]" if ":" in host else host
+            members = len(model.info.checkpoints)
+            print(f"{PROG}: translating {model.info.source_language}→"
+                  f"{model.info.target_language} ({members} checkpoint"
+                  f"{'s' if members > 1 else ''}, {device}) on http://{shown}:{port}/",
+                  file=sys.stderr, flush=True)
+            uvicorn.Server(config).run(sockets=[sock])
+        finally:
+            model.close()
     return 0
 
 
