@@ -68,6 +68,9 @@ class Translation:
     source: str
     hypotheses: list[tuple[str, float]]
     alignments: list[Alignment] | None = None
+    # The line's subword tokens when it had more than max_src_tokens, of which only the
+    # first max_src_tokens were translated; None when it was translated whole.
+    truncated_from: int | None = None
 
     @property
     def text(self) -> str:
@@ -250,6 +253,9 @@ class Translator:
         texts = [line.strip() for line in lines]
         todo = [index for index, text in enumerate(texts) if text]
         encoded = self.tokenizers.source.encode_batch([texts[index] for index in todo])
+        for index, ids in zip(todo, encoded):
+            if len(ids) > max_src_tokens:
+                translations[index].truncated_from = len(ids)
         encoded = [_truncated(ids, max_src_tokens, first_line + index)
                    for index, ids in zip(todo, encoded)]
         budget = max(1, max_tokens // decoding.search.rows_per_sentence)

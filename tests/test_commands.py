@@ -126,6 +126,13 @@ def test_translate_json_and_nbest_formats(checkpoint, tmp_path):
     assert [r["source"] for r in records] == LINES
     assert records[1] == {"source": "", "translation": "", "score": None}
     assert isinstance(records[0]["translation"], str) and records[0]["score"] < 0
+    assert not any("truncated_from" in record for record in records)
+
+    tokens = len(Translator.from_checkpoint(checkpoint).tokenizers.source.encode(LINES[0]))
+    assert translate.main([*common, "--output", str(tmp_path / "cut.jsonl"), "--json",
+                           "--max-src-tokens", str(tokens - 1)]) == 0
+    cut = [json.loads(line) for line in output_lines(tmp_path / "cut.jsonl")]
+    assert cut[0]["truncated_from"] == tokens
 
     assert translate.main([*common, "--output", str(tmp_path / "3.jsonl"), "--json",
                            "--nbest", "3"]) == 0

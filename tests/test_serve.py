@@ -491,6 +491,20 @@ def test_alignments_need_an_attention_model(plain_checkpoint):
             Translator.from_checkpoint(plain_checkpoint).translate(["a dog"], beam_size=2)[0]
 
 
+def test_a_truncated_line_says_so(checkpoint, offline):
+    lines = ["a dog sees the cat", "the big dog follows a small cat"]
+    encoded = [offline.tokenizers.source.encode(line) for line in lines]
+    assert len(encoded[0]) < len(encoded[1]) - 1
+    with running_server(load_model([checkpoint], max_src_tokens=len(encoded[1]) - 1)) \
+            as (url, _):
+        items = httpx.post(f"{url}/translate", json={"text": lines},
+                           timeout=60).json()["translations"]
+    assert "truncated_from" not in items[0]
+    assert items[1]["truncated_from"] == len(encoded[1])
+    short = offline.tokenizers.source.decode(encoded[1][:-1])
+    assert items[1]["translation"] == offline.translate([short])[0]
+
+
 def test_oversize_bodies_are_refused_declared_or_streamed(checkpoint):
     options = ServeOptions(max_lines=2, max_chars=10)
     body = json.dumps({"text": ["a" * 10] * 2, "pad": "x" * options.max_body_bytes}).encode()

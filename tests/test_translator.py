@@ -101,6 +101,9 @@ def test_overlong_lines_are_truncated_with_a_warning(copy_translator, capsys):
     assert "line 2" in warning and "line 1" not in warning and "line 3" not in warning
     truncated = copy_translator.tokenizers.source.decode(long_ids[:5])
     assert translations[1] == copy_translator.translate([truncated], beam_size=2)[0]
+    streamed = list(copy_translator.translate_stream(lines, beam_size=2, max_src_tokens=5))
+    assert [t.truncated_from for t in streamed] == [None, len(long_ids), None]
+    assert [t.text for t in streamed] == translations
 
 
 def test_nbest_gives_sorted_distinct_text_and_score_pairs(copy_translator):

@@ -18,6 +18,8 @@ empty line for an empty one. Output formats:
   object also has ``source_tokens`` and ``target_tokens`` (subword pieces, the target's
   ending in ``</s>``) and ``alignment``, one row per target piece of the attention weights
   over the source pieces; with ``--nbest`` these three are lists, one per hypothesis.
+  A line longer than ``--max-src-tokens`` subword tokens, of which only the first ones
+  were translated, has ``truncated_from``: its number of tokens.
 
 ``--sample --nbest N`` draws N samples per sentence instead of searching (``--temperature``,
 ``--top-k``, ``--top-p``; ``--seed`` makes them reproducible), listed best score first.
@@ -119,6 +121,8 @@ def format_translation(translation: Translation, nbest: int, as_json: bool) -> s
                 values = [getattr(a, "weights" if field == "alignment" else field)
                           for a in translation.alignments]
                 record[field] = values if nbest > 1 else (values[0] if values else None)
+        if translation.truncated_from is not None:
+            record["truncated_from"] = translation.truncated_from
         return json.dumps(record, ensure_ascii=False)
     if nbest > 1:
         return "\t".join(f"{single_line(text)}\t{score:.4f}"

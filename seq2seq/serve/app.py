@@ -303,8 +303,9 @@ def _finite(score: float | None) -> float | None:
 
 
 def render(translation: Translation) -> dict[str, Any]:
-    """A translation as JSON: the best text and score, every hypothesis, and the alignments
-    (one per hypothesis) where they were asked for."""
+    """A translation as JSON: the best text and score, every hypothesis, the alignments
+    (one per hypothesis) where they were asked for, and ``truncated_from`` (the line's
+    subword tokens) where only its first ``max_src_tokens`` were translated."""
     item: dict[str, Any] = {
         "translation": translation.text,
         "score": _finite(translation.score),
@@ -314,6 +315,8 @@ def render(translation: Translation) -> dict[str, Any]:
     if translation.alignments is not None:
         item["alignments"] = [dataclasses.asdict(alignment)
                               for alignment in translation.alignments]
+    if translation.truncated_from is not None:
+        item["truncated_from"] = translation.truncated_from
     return item
 
 
