@@ -96,11 +96,13 @@ def make_batches(count, batch, vocab, device, seed=0):
     return batches
 
 
-def train_step(model, optimizer, batch, device) -> float:
+def train_step(model, optimizer, batch, device, bf16: bool = False) -> float:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
-    _, loss = model(*batch)
+    # bf16: as Lightning's precision "bf16-mixed" (autocast forward, fp32 weights)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+        _, loss = model(*batch)
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -116,12 +118,16 @@ def bench(device, args):
                          attention="bahdanau" if args.attention else "none")
     torch.manual_seed(0)
     models = {"ours": Seq2Seq(config).to(device), "nn.GRU twin": TorchGRUTwin(config).to(device)}
+    if args.bf16:
+        torch.manual_seed(0)
+        models.update({"ours bf16": Seq2Seq(config).to(device),
+                       "nn.GRU twin bf16": TorchGRUTwin(config).to(device)})
     optimizers = {name: torch.optim.Adam(m.parameters(), lr=1e-3) for name, m in models.items()}
     batches = make_batches(args.steps + args.warmup, args.batch, args.vocab, device)
     times = {name: [] for name in models}
     for i, batch in enumerate(batches):
         for name, model in models.items():
-            elapsed = train_step(model, optimizers[name], batch, device)
+            elapsed = train_step(model, optimizers[name], batch, device, name.endswith("bf16"))
             if i >= args.warmup:
                 times[name].append(elapsed / int((batch[3] != 0).sum()))
     return {name: 1.0 / statistics.median(values) for name, values in times.items()}
@@ -139,6 +145,8 @@ def main(argv=None) -> None:
     parser.add_argument("--bidirectional", action="store_true")
     parser.add_argument("--steps", type=int, default=15)
     parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--bf16", action="store_true",
+                        help="also both models under bf16 autocast (precision bf16-mixed)")
     args = parser.parse_args(argv)
     args.batch = args.batch or (200 if args.attention else 128)
     devices = args.devices or (["cpu"] + (["cuda"] if torch.cuda.is_available() else []))
@@ -147,12 +155,16 @@ def main(argv=None) -> None:
     print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, batch {args.batch}, "
           f"hidden {args.hidden}, vocab {args.vocab}, "
           f"{'attention, ' if args.attention else ''}median of {args.steps} steps")
-    print("| device | ours tgt tok/s | nn.GRU twin tgt tok/s | ours / twin |")
-    print("| --- | --- | --- | --- |")
+    bf16_header = (" ours bf16 tgt tok/s | twin bf16 tgt tok/s | ours bf16 / ours |"
+                   if args.bf16 else "")
+    print(f"| device | ours tgt tok/s | nn.GRU twin tgt tok/s | ours / twin |{bf16_header}")
+    print("| --- " * (7 if args.bf16 else 4) + "|")
     for name in devices:
         rates = bench(torch.device(name), args)
+        bf16_cells = (f" {rates['ours bf16']:.0f} | {rates['nn.GRU twin bf16']:.0f} | "
+                      f"{rates['ours bf16'] / rates['ours']:.2f} |" if args.bf16 else "")
         print(f"| {name} | {rates['ours']:.0f} | {rates['nn.GRU twin']:.0f} | "
-              f"{rates['ours'] / rates['nn.GRU twin']:.2f} |", flush=True)
+              f"{rates['ours'] / rates['nn.GRU twin']:.2f} |{bf16_cells}", flush=True)
 
 
 if __name__ == "__main__":

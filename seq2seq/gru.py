@@ -87,7 +87,9 @@ class _GRURecurrence(torch.autograd.Function):
     """
 
     @staticmethod
-    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)  # bf16 autocast: fp32 loop
+    # Under autocast (bf16-mixed training) the loop runs in fp32, on either device.
+    @torch.amp.custom_fwd(device_type="cpu", cast_inputs=torch.float32)
+    @torch.amp.custom_fwd(device_type="cuda", cast_inputs=torch.float32)
     def forward(ctx, input_proj, h0, weight_hh, bias_hh, gate_bias_n, mask, reset_after, reverse):
         steps, batch, three_h = input_proj.shape
         hidden = three_h // 3
@@ -137,6 +139,7 @@ class _GRURecurrence(torch.autograd.Function):
         return states
 
     @staticmethod
+    @torch.amp.custom_bwd(device_type="cpu")
     @torch.amp.custom_bwd(device_type="cuda")
     def backward(ctx, grad_states):
         h0, weight_hh, gate_bias_n, mask, states, gates_rz, cand, recur_n = ctx.saved_tensors

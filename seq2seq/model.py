@@ -290,8 +290,12 @@ class Seq2Seq(nn.Module):
         """The attention decoder's loop: (T, B, E) -> states (T, B, H), contexts (T, B, D·H)."""
         proj = self.decoder.input_projection(embedded)  # (T, B, 3H), all steps at once
         states, contexts = [], []
-        for t in range(embedded.shape[0]):
-            output, hidden, context, _ = self._attention_step(proj[t], hidden, encoded)
+        # unbind, not proj[t]: the backward of T selects zero-fills and adds a whole
+        # (T, B, 3H) gradient at every step, T² work; unbind's backward is one stack.
+        # Gradients are bit-identical; at Multi30k lengths the step time moved within
+        # noise (docs/BENCHMARKS.md), longer targets gain more.
+        for proj_t in proj.unbind(0):
+            output, hidden, context, _ = self._attention_step(proj_t, hidden, encoded)
             states.append(output)
             contexts.append(context)
         return torch.stack(states), torch.stack(contexts)

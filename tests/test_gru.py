@@ -248,6 +248,28 @@ def test_gradcheck_gate_bias(reset_after):
     )
 
 
+def test_cpu_bf16_autocast_runs_the_loop_in_fp32():
+    """Training with precision bf16-mixed: the input projections run in bf16, the
+    recurrence in fp32; outputs and gradients stay near fp32's, weights' gradients fp32."""
+    torch.manual_seed(0)
+    gru = GRU(6, 8, num_layers=2, bidirectional=True)
+    x = torch.randn(5, 3, 6)
+    lengths = torch.tensor([5, 3, 1])
+    expected, expected_h = gru(x, lengths=lengths)
+    expected.sum().backward()
+    expected_grads = [p.grad.clone() for p in gru.parameters()]
+    gru.zero_grad()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        output, h_n = gru(x, lengths=lengths)
+    assert output.dtype == torch.float32  # the loop's output: fp32, not bf16
+    torch.testing.assert_close(output, expected, rtol=0, atol=2e-2)
+    torch.testing.assert_close(h_n, expected_h, rtol=0, atol=2e-2)
+    output.sum().backward()
+    for param, grad in zip(gru.parameters(), expected_grads):
+        assert param.grad.dtype == torch.float32
+        torch.testing.assert_close(param.grad, grad, rtol=0, atol=5e-2)
+
+
 @pytest.mark.parametrize("reset_after", [False, True])
 def test_step_and_cell_match_the_layer(reset_after):
     torch.manual_seed(9)

@@ -98,6 +98,24 @@ def test_validate_and_test_subcommands(trained, capsys):
     assert {path: path.stat().st_mtime_ns for path in root.rglob("*.ckpt")} == written
 
 
+def test_bf16_mixed_precision_trains_on_the_cpu_as_fp32_does(tmp_path, cache):
+    attention = ["--model.network.attention", "bahdanau",
+                 "--model.network.bidirectional_encoder", "true",
+                 "--trainer.max_steps", "3", "--trainer.log_every_n_steps", "1",
+                 "--trainer.limit_val_batches", "0", "--checkpoint.average_best", "1"]
+    losses = {}
+    for precision in ("32-true", "bf16-mixed"):
+        root = tmp_path / precision
+        main(fit_args(root, cache, *attention, "--trainer.precision", precision))
+        losses[precision] = [float(row["train_loss"]) for row in metrics_rows(root)
+                             if row.get("train_loss")]
+        weights = model_weights(root / "checkpoints" / "last.ckpt")
+        assert {tensor.dtype for tensor in weights.values() if tensor.is_floating_point()} == \
+            {torch.float32}
+    assert len(losses["bf16-mixed"]) == len(losses["32-true"]) == 3
+    assert losses["bf16-mixed"] == pytest.approx(losses["32-true"], rel=1e-2)
+
+
 def test_fit_prints_best_checkpoint_last(tmp_path, cache, capsys):
     main(fit_args(tmp_path / "run", cache, "--trainer.max_epochs", "1"))
     lines = [line for line in capsys.readouterr().out.splitlines() if line.strip()]
