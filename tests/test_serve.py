@@ -720,6 +720,7 @@ def test_a_reachable_host_needs_an_api_key(checkpoint, monkeypatch, capsys):
     (["--backend", "onnxruntime"], "seq2seq-serve runs the torch backend"),
     (["--dtype", "int8"], "seq2seq-serve runs the torch backend"),
     (["--ensemble-weights", "1", "2"], "--ensemble-weights: 2 weights for 1 checkpoints"),
+    (["--ensemble-weights", "-1"], "--ensemble-weights must be positive and finite"),
 ])
 def test_bad_options_are_usage_errors(checkpoint, capsys, argv, message):
     with pytest.raises(SystemExit) as exit_info:

@@ -247,6 +247,16 @@ def _as_flags(message: str) -> str:
     return re.sub(rf"\b({names})\b", lambda match: "--" + match[1].replace("_", "-"), message)
 
 
+def check_ensemble_weights(weights: list[float] | None, checkpoints: list[str]) -> None:
+    """UsageError unless ``--ensemble-weights`` is absent or one positive, finite weight per
+    ``--checkpoint``."""
+    if weights is not None and len(weights) != len(checkpoints):
+        raise UsageError(f"--ensemble-weights: {len(weights)} weights for "
+                         f"{len(checkpoints)} checkpoints")
+    if weights is not None and not all(0 < weight < math.inf for weight in weights):
+        raise UsageError(f"--ensemble-weights must be positive and finite, got {weights}")
+
+
 def load_translator(args: argparse.Namespace) -> Translator:
     """The translator of ``--checkpoint`` (one or an ensemble: checkpoint files, model
     folders, ``hf://org/name``) on ``--device`` with ``--backend``; a bad device, dtype or
@@ -258,11 +268,7 @@ def load_translator(args: argparse.Namespace) -> Translator:
     except ValueError as error:
         raise UsageError(f"--device {args.device}: {error}") from None
     weights = args.ensemble_weights
-    if weights is not None and len(weights) != len(args.checkpoint):
-        raise UsageError(f"--ensemble-weights: {len(weights)} weights for "
-                         f"{len(args.checkpoint)} checkpoints")
-    if weights is not None and not all(0 < weight < math.inf for weight in weights):
-        raise UsageError(f"--ensemble-weights must be positive and finite, got {weights}")
+    check_ensemble_weights(weights, args.checkpoint)
     options = {"max_src_tokens": getattr(args, "max_src_tokens", DEFAULT_MAX_SRC_TOKENS),
                "chunk_size": getattr(args, "buffer_size", DEFAULT_CHUNK_SIZE)}
     if backend == "onnxruntime":

@@ -25,6 +25,7 @@ import sys
 from seq2seq.commands import (
     UsageError,
     add_model_arguments,
+    check_ensemble_weights,
     check_positive_arguments,
     run_command,
 )
@@ -107,9 +108,10 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if args.backend != "torch" or args.dtype == "int8":
         parser.error("seq2seq-serve runs the torch backend (--backend torch, float32, bfloat16 "
                      "or float16); for onnxruntime use seq2seq-translate")
-    if args.ensemble_weights is not None and len(args.ensemble_weights) != len(args.checkpoint):
-        parser.error(f"--ensemble-weights: {len(args.ensemble_weights)} weights for "
-                     f"{len(args.checkpoint)} checkpoints")
+    try:
+        check_ensemble_weights(args.ensemble_weights, args.checkpoint)
+    except UsageError as error:
+        parser.error(str(error))
     if args.api_key is not None and not args.api_key.strip():
         parser.error("--api-key is empty; give a key or leave it out")
     if args.api_key is None and not args.insecure_no_key and not is_loopback(args.host):

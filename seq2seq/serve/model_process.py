@@ -67,7 +67,8 @@ class ModelProcess:
         self.spec = spec
         self.starts = 0
         self._closed = False
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one call at a time through the pipe
+        self._reaping = threading.Lock()  # one thread at a time waits for or kills the child
         self._process: multiprocessing.process.BaseProcess | None = None
         self._connection: Connection | None = None
         self.info: ModelInfo = self._start()
@@ -112,11 +113,13 @@ class ModelProcess:
             connection.send(None)
         except OSError:
             pass
-        process.join(timeout)
-        if process.is_alive():
-            logger.warning("the model process did not stop within %g s; killing it", timeout)
-            process.kill()
-            process.join()
+        with self._reaping:
+            process.join(timeout)
+            if process.is_alive():
+                logger.warning("the model process did not stop within %g s; killing it",
+                               timeout)
+                process.kill()
+                process.join()
         with self._lock:  # free once a translate call in progress has seen the child die
             if self._process is process:
                 self._discard()
@@ -135,7 +138,7 @@ class ModelProcess:
         except (EOFError, OSError):
             process.join()
             ours.close()
-            raise ModelProcessDied(f"the model process exited (status {process.exitcode}) "
+            raise ModelProcessDied(f"the model process died ({_ending(process.exitcode)}) "
                                    "while loading the model") from None
         if status == "error":
             process.join()
@@ -151,17 +154,21 @@ class ModelProcess:
     def _reap(self) -> str:
         """Wait for a child whose pipe broke; describe how it ended."""
         process = self._process
-        process.join(CLOSE_WAIT_S)
-        if process.is_alive():
-            process.kill()
-            process.join()
+        with self._reaping:  # close() may be stopping it from another thread
+            process.join(CLOSE_WAIT_S)
+            if process.is_alive():
+                process.kill()
+                process.join()
         self._discard()
-        code = process.exitcode
-        return f"killed by signal {-code}" if code is not None and code < 0 else f"status {code}"
+        return _ending(process.exitcode)
 
     def _discard(self) -> None:
         self._connection.close()
         self._process = self._connection = None
+
+
+def _ending(exitcode: int | None) -> str:
+    return f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"status {exitcode}"
 
 
 def _serve_model(connection: Connection, spec: ModelSpec) -> None:
@@ -172,9 +179,15 @@ def _serve_model(connection: Connection, spec: ModelSpec) -> None:
         model = load_model(spec.paths, spec.device, dtype=spec.dtype, weights=spec.weights,
                            max_src_tokens=spec.max_src_tokens)
     except Exception as error:  # noqa: BLE001 - raised again in the parent
-        _send_error(connection, error)
+        try:
+            _send_error(connection, error)
+        except OSError:
+            pass
         return
-    connection.send(("ready", model.info))
+    try:
+        connection.send(("ready", model.info))
+    except OSError:  # the server stopped while the model loaded
+        return
     while True:
         try:
             message = connection.recv()
@@ -186,11 +199,14 @@ def _serve_model(connection: Connection, spec: ModelSpec) -> None:
         try:
             result = ("ok", model.translate(lines, search, alignments, max_tokens))
         except Exception as error:  # noqa: BLE001 - raised again in the parent
-            _send_error(connection, error)
-            continue
+            result = None
+            failure = error
         try:
-            connection.send(result)
-        except OSError:
+            if result is None:
+                _send_error(connection, failure)
+            else:
+                connection.send(result)
+        except OSError:  # the parent is gone
             return
 
 
