@@ -527,7 +527,8 @@ def _allowed_log_probs(log_probs: Tensor, step: int, max_lengths: Tensor | None,
     tokens may only end (EOS); None when no row is that long yet.
     """
     allowed = log_probs
-    eos = allowed[:, EOS_ID].clone()
+    # The model's own EOS column, for rows at their limit (kept before any masking).
+    eos = allowed[:, EOS_ID].clone() if max_lengths is not None else None
     allowed[:, [PAD_ID, BOS_ID, UNK_ID] if ban_unk else [PAD_ID, BOS_ID]] = NEG_INF
     if step < min_length:
         allowed[:, EOS_ID] = NEG_INF

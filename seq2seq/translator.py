@@ -253,11 +253,10 @@ class Translator:
         texts = [line.strip() for line in lines]
         todo = [index for index, text in enumerate(texts) if text]
         encoded = self.tokenizers.source.encode_batch([texts[index] for index in todo])
-        for index, ids in zip(todo, encoded):
+        for position, (index, ids) in enumerate(zip(todo, encoded)):
             if len(ids) > max_src_tokens:
                 translations[index].truncated_from = len(ids)
-        encoded = [_truncated(ids, max_src_tokens, first_line + index)
-                   for index, ids in zip(todo, encoded)]
+                encoded[position] = _truncated(ids, max_src_tokens, first_line + index)
         budget = max(1, max_tokens // decoding.search.rows_per_sentence)
         target = self.tokenizers.target
         for batch in token_budget_batches([len(ids) for ids in encoded], budget):
@@ -411,8 +410,7 @@ def chunked(lines: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def _truncated(ids: list[int], limit: int, line_number: int) -> list[int]:
-    if len(ids) <= limit:
-        return ids
+    """The first ``limit`` of a longer line's ``ids``, with a warning on stderr."""
     print(f"warning: line {line_number} has {len(ids)} subword tokens, more than the "
           f"{limit} allowed (max_src_tokens); translating its first {limit}",
           file=sys.stderr, flush=True)
