@@ -243,6 +243,20 @@ def _find_local_split(directory: Path, files: dict[str, dict[str, Path]], split:
                     f"stems present: {present}")
 
 
+def local_text_split(directory: str | Path, split: str, src_lang: str, tgt_lang: str,
+                     stem: str | None = None) -> tuple[str, str]:
+    """The (source, target) text files of ``split`` in ``directory``, found as training
+    finds them (``stem``, else the split's aliases; plain before .gz); a DataError naming
+    what is missing, or a split held in a .tsv/.jsonl file, else."""
+    directory = Path(directory)
+    local = _find_local_split(directory, _local_files(directory), split, stem, src_lang,
+                              tgt_lang)
+    if local.kind != "text":
+        raise DataError(f"{local.where}: the {split!r} split is a .{local.kind} file, not "
+                        f"{{stem}}.{src_lang} and {{stem}}.{tgt_lang} text files")
+    return local.paths
+
+
 def _split_from_stem(directory: Path, entry: dict[str, Path], stem: str, split: str,
                      src_lang: str, tgt_lang: str) -> _LocalSplit:
     if src_lang in entry and tgt_lang in entry:

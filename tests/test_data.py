@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from seq2seq.data import SPLITS, DataError, load_parallel, read_lines
+from seq2seq.data import SPLITS, DataError, load_parallel, local_text_split, read_lines
 
 DE = ["Ein Mädchen läuft.", "Zwei Hunde spielen im Schnee.", "Größe: 3,5 km – «Café»."]
 EN = ["A girl runs.", "Two dogs play in the snow.", "Size: 3.5 km – «café»."]
@@ -98,6 +98,20 @@ def test_validation_split_falls_back_to_its_usual_names(tmp_path, stem):
     corpus = text_corpus(tmp_path / "corpus", val_stem=stem)
     loaded = load(corpus, tmp_path, "de", "en", splits=("validation",))
     assert rows(loaded["validation"]) == expected(VAL_DE, VAL_EN)
+
+
+def test_local_text_split_finds_the_files_training_reads(tmp_path):
+    corpus = text_corpus(tmp_path / "corpus", val_stem="dev")
+    write_lines(corpus / "dev.en.gz", ["a gzipped twin that training does not read"])
+    assert local_text_split(corpus, "validation", "de", "en") == (
+        str(corpus / "dev.de"), str(corpus / "dev.en"))  # the alias, plain before .gz
+    assert local_text_split(corpus, "test", "en", "de", stem="train") == (
+        str(corpus / "train.en.gz"), str(corpus / "train.de.gz"))
+    write_lines(corpus / "other.tsv", ["Ein Mann.\tA man."])
+    with pytest.raises(DataError, match=r"other\.tsv: the 'test' split is a \.tsv file"):
+        local_text_split(corpus, "test", "de", "en", stem="other")
+    with pytest.raises(DataError, match="no files for the 'test' split: looked for nope"):
+        local_text_split(corpus, "test", "de", "en", stem="nope")
 
 
 def test_whitespace_and_crlf_are_stripped(tmp_path):
