@@ -8,7 +8,8 @@ and after the served run; the served throughput is compared with the mean of the
 Offline runs as ``seq2seq-translate`` does (one ``Translator.translate`` call over the
 whole input, sorted and batched by length), and, with ``--chunks N [N ...]``, in calls of N
 sentences in arrival order: what a server that gathers N sentences per call could reach at
-best. Every answer is checked against the offline translation of its sentences. Prints the
+best. ``--workers`` and ``--threads`` are passed to the server (its defaults otherwise;
+the table names what it ran). Every answer is checked against the offline translation of its sentences. Prints the
 command and a Markdown table for docs/BENCHMARKS.md; exits 1 if a request failed or an
 answer differed.
 
@@ -42,7 +43,7 @@ import torch
 from seq2seq import Translator
 from seq2seq.data import read_lines
 
-STARTED = re.compile(r"on (http://\S+?)/?$")
+STARTED = re.compile(r"\((.*)\) on (http://\S+?)/?$")
 
 
 @dataclass
@@ -56,6 +57,8 @@ class Served:
     seconds: float = 0.0
     batches: int = 0
     translating_seconds: float = 0.0
+    workers: int = 1
+    server: str = ""  # as seq2seq-serve describes itself when it starts
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -72,12 +75,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--batch-wait-ms", type=float, default=5.0)
     parser.add_argument("--max-tokens", type=int, default=4000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--workers", type=int, help="seq2seq-serve --workers (default: its)")
+    parser.add_argument("--threads", type=int, help="seq2seq-serve --threads (default: its)")
     parser.add_argument("--seed", type=int, default=0, help="seeds the drawing of requests")
     parser.add_argument("--chunks", type=int, nargs="*", default=[], metavar="N",
                         help="also translate offline in calls of N sentences, in arrival order")
     args = parser.parse_args(argv)
-    for name in ("requests", "clients", "max_lines", "beam_size", "max_tokens"):
-        if getattr(args, name) < 1:
+    for name in ("requests", "clients", "max_lines", "beam_size", "max_tokens", "workers",
+                 "threads"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     if any(size < 1 for size in args.chunks):
         parser.error("--chunks must be positive")
@@ -115,13 +121,16 @@ class Server:
                    "--max-lines", str(max(64, args.max_lines)),
                    "--max-queue-lines", str(max(1000, 2 * args.clients * args.max_lines)),
                    "--log-level", "warning"]
+        for name in ("workers", "threads"):
+            if getattr(args, name) is not None:
+                command += [f"--{name}", str(getattr(args, name))]
         self.process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
         self.stderr: deque[str] = deque(maxlen=20)
         self.url = None
         for line in self.process.stderr:
             self.stderr.append(line.rstrip("\n"))
             if match := STARTED.search(line.strip()):
-                self.url = match[1]
+                self.described, self.url = match[1], match[2]
                 break
         if self.url is None:
             self.process.wait()
@@ -177,6 +186,7 @@ async def serve_requests(url: str, requests: list[list[str]], expected: list[lis
         after = (await client.get("/health")).json()
     served.batches = after["batches"] - before["batches"]
     served.translating_seconds = after["translating_seconds"] - before["translating_seconds"]
+    served.workers = after["workers"]
     return served
 
 
@@ -193,7 +203,8 @@ def report(args: argparse.Namespace, sentences: int, offline_seconds: dict[str, 
     print(f"\n    {command}\n")
     print(f"{platform.machine()}, {os.cpu_count()} CPUs, torch {torch.__version__} with "
           f"{torch.get_num_threads()} threads, device {args.device}, beam {args.beam_size}, "
-          f"batch wait {args.batch_wait_ms:g} ms, {time.strftime('%Y-%m-%d')}:\n")
+          f"batch wait {args.batch_wait_ms:g} ms, {time.strftime('%Y-%m-%d')}; the server: "
+          f"{served.server}:\n")
     print("| translation | sentences | seconds | sentences/s | served / this |")
     print("| --- | ---: | ---: | ---: | ---: |")
     for name, seconds in offline_seconds.items():
@@ -207,8 +218,9 @@ def report(args: argparse.Namespace, sentences: int, offline_seconds: dict[str, 
         print(f"\nLatency per request: p50 {1000 * percentile(served.latencies, 0.5):.0f} ms, "
               f"p99 {1000 * percentile(served.latencies, 0.99):.0f} ms. "
               f"{served.batches:,} translator calls ({sentences / max(1, served.batches):.1f} "
-              f"sentences each on average), busy {served.translating_seconds:.1f} s of the "
-              f"{served.seconds:.1f} s. "
+              f"sentences each on average); the {served.workers} worker"
+              f"{'s were' if served.workers > 1 else ' was'} busy "
+              f"{served.translating_seconds:.1f} s in all of the {served.seconds:.1f} s. "
               f"{len(served.errors)} failed requests; {len(served.mismatches)} answers differed "
               "from the offline translation.")
     for problem in (served.errors + served.mismatches)[:5]:
@@ -242,6 +254,7 @@ def main(argv: list[str] | None = None) -> int:
             expected.append(translations[start:start + len(request)])
             start += len(request)
         served = asyncio.run(serve_requests(server.url, requests, expected, args))
+        served.server = server.described
         print(f"served: {served.seconds:.1f} s", file=sys.stderr)
         for name, chunk in contexts.items():
             took, _ = offline(translator, lines, args, chunk)

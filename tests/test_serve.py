@@ -38,7 +38,12 @@ from seq2seq.search import SearchOptions
 from seq2seq.serve import cli
 from seq2seq.serve.app import ServeOptions, create_app, load_model
 from seq2seq.serve.batcher import BatcherClosed, DynamicBatcher, QueueFull
-from seq2seq.serve.model_process import ModelProcess, ModelProcessDied, ModelSpec
+from seq2seq.serve.model_process import (
+    ModelProcess,
+    ModelProcessDied,
+    ModelSpec,
+    start_replicas,
+)
 from seq2seq.tokenizer import TokenizerPair
 from seq2seq.translator import Translator
 from seq2seq.vocab import BOS_ID, EOS_ID
@@ -267,6 +272,37 @@ def test_batcher_skips_requests_cancelled_while_waiting():
     assert kept.result(10) == ["kept/k"]
     assert translate.calls[1] == (["kept"], "k")
     batcher.close()
+
+
+def test_several_workers_translate_side_by_side():
+    released, entered = threading.Event(), threading.Event()
+    calls: dict[str, list[list[str]]] = {"a": [], "b": []}
+
+    def worker(name):
+        def translate(lines, key):
+            calls[name].append(list(lines))
+            if "held" in lines:  # held until released, whichever worker takes it
+                entered.set()
+                assert released.wait(30)
+            return [f"{line}/{name}" for line in lines]
+        return translate
+
+    batcher = DynamicBatcher([worker("a"), worker("b")], max_wait_s=0)
+    assert batcher.workers == 2
+    held = batcher.submit(["held"], "k")
+    assert entered.wait(10)
+    holder = "a" if calls["a"] else "b"
+    other = "b" if holder == "a" else "a"
+    # One worker is held in its call; the other answers what comes meanwhile.
+    assert [batcher.submit([f"x{i}"], "k").result(10) for i in range(3)] == \
+        [[f"x{i}/{other}"] for i in range(3)]
+    assert calls[other] == [["x0"], ["x1"], ["x2"]] and not held.done()
+    released.set()
+    assert held.result(10) == [f"held/{holder}"]
+    assert (batcher.stats.calls, batcher.stats.requests, batcher.stats.lines) == (4, 4, 4)
+    batcher.close(timeout=10)
+    with pytest.raises(ValueError, match="at least one translate callable"):
+        DynamicBatcher([])
 
 
 # ---- the server ---------------------------------------------------------------------------
@@ -717,6 +753,8 @@ def test_a_reachable_host_needs_an_api_key(checkpoint, monkeypatch, capsys):
     (["--batch-wait-ms", "nan"], "--batch-wait-ms must be finite and >= 0, got nan"),
     (["--port", "65536"], "--port must be from 0 to 65535, got 65536"),
     (["--max-chars", "0"], "--max-chars must be positive, got 0"),
+    (["--workers", "0"], "--workers must be positive, got 0"),
+    (["--threads", "-2"], "--threads must be positive, got -2"),
     (["--backend", "onnxruntime"], "seq2seq-serve runs the torch backend"),
     (["--dtype", "int8"], "seq2seq-serve runs the torch backend"),
     (["--ensemble-weights", "1", "2"], "--ensemble-weights: 2 weights for 1 checkpoints"),
@@ -743,6 +781,21 @@ def test_start_errors_are_one_line_with_exit_status_2_or_1(checkpoint, tmp_path,
         assert cli.main(["--checkpoint", str(checkpoint), "--port", str(port)]) == 1
     assert capsys.readouterr().err == \
         f"seq2seq-serve: error: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+@pytest.mark.parametrize("device, cpus, workers, threads, layout", [
+    ("cpu", 2, None, None, (2, 1)),  # one single-threaded worker per CPU
+    ("cpu", 1, None, None, (1, 1)),
+    ("cpu", 16, None, None, (4, 4)),  # at most 4 copies of the model by default
+    ("cpu", 16, 3, None, (3, 5)),
+    ("cpu", 2, 1, None, (1, 2)),
+    ("cpu", 2, 4, 2, (4, 2)),  # as asked, even past the CPUs
+    ("cuda", 16, None, None, (1, None)),
+    ("cuda", 16, 2, 3, (2, 3)),
+])
+def test_worker_layout_defaults(monkeypatch, device, cpus, workers, threads, layout):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)))
+    assert cli.worker_layout(torch.device(device), workers, threads) == layout
 
 
 def start_serve(argv, env=None):
@@ -901,6 +954,65 @@ def running(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_the_server_with_two_workers_answers_as_seq2seq_translate(checkpoint, offline):
+    process, url = start_serve(["--checkpoint", str(checkpoint), "--workers", "2",
+                                "--threads", "1"])
+    try:
+        assert httpx.get(f"{url}/health", timeout=60).json()["workers"] == 2
+        children = model_children(process.pid)
+        assert len(children) == 2
+        requests = [sentences(count, seed=310 + count) for count in (1, 4, 2, 5, 3, 6)]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda lines: httpx.post(
+                f"{url}/translate", json={"text": lines}, timeout=120), requests))
+        assert [[item["translation"] for item in answer.json()["translations"]]
+                for answer in answers] == [offline.translate(lines) for lines in requests]
+        health = httpx.get(f"{url}/health", timeout=60).json()
+        assert (health["requests_translated"], health["lines_translated"]) == (6, 21)
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(60) == 128 + signal.SIGTERM
+        wait_until(lambda: not any(running(child) for child in children))
+    finally:
+        process.kill()
+        process.communicate()
+
+
+def children_of(pid: int) -> list[int]:
+    """The pids of ``pid``'s children (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    if int(stat.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        found.append(int(entry))
+            except (FileNotFoundError, ProcessLookupError):
+                continue
+    return found
+
+
+def test_replicas_that_cannot_start_raise_and_leave_no_process(tmp_path):
+    bad = tmp_path / "bad.ckpt"
+    bad.write_bytes(b"not a checkpoint")
+    before = set(model_children(os.getpid()))
+    with pytest.raises(CheckpointError, match=re.escape(str(bad))):
+        start_replicas(ModelSpec((str(bad),)), 2)
+    assert set(model_children(os.getpid())) <= before
+
+
+def model_children(pid: int) -> list[int]:
+    """``pid``'s children but multiprocessing's resource tracker."""
+    return [child for child in children_of(pid) if "resource_tracker" not in cmdline(child)]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as stream:
+            return stream.read().decode(errors="replace")
+    except FileNotFoundError:
+        return ""
 
 
 def test_a_server_killed_with_sigkill_leaves_no_model_process(checkpoint):

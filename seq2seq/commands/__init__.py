@@ -228,9 +228,10 @@ def check_search_arguments(parser: argparse.ArgumentParser, args: argparse.Names
 
 def check_positive_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace,
                              *names: str) -> None:
-    """``parser.error`` (exit status 2) naming the first of ``names`` below 1."""
+    """``parser.error`` (exit status 2) naming the first of ``names`` below 1 (None, an
+    option left to its default, passes)."""
     for name in names:
-        if getattr(args, name) < 1:
+        if getattr(args, name) is not None and getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
 
 

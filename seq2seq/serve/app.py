@@ -18,11 +18,12 @@ a line too long, or a body too large; 415 not ``application/json``; 422 anything
 with the request (wrong types, empty list, unknown field, search option out of range);
 429 the queue is full (``Retry-After``); 503 shutting down; 500 the translation failed.
 
-Requests are translated by a :class:`~seq2seq.serve.batcher.DynamicBatcher` on one worker
-thread: the lines of the requests that arrive within ``batch_wait_ms`` with the same search
-options are translated in one call (sorted and cut into batches by the token budget), by a
+Requests are translated by a :class:`~seq2seq.serve.batcher.DynamicBatcher`: the lines of
+the requests that arrive within ``batch_wait_ms`` with the same search options are
+translated in one call (sorted and cut into batches by the token budget), by a
 :class:`LocalModel` in this process or, as ``seq2seq-serve`` runs it, a
-:class:`~seq2seq.serve.model_process.ModelProcess`.
+:class:`~seq2seq.serve.model_process.ModelProcess`. Given several replicas of the model
+(``seq2seq-serve --workers``), each has a worker thread and they translate side by side.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import hmac
 import json
 import math
 import os
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -74,8 +75,8 @@ class ServeOptions:
     max_queue_lines: lines waiting for the translator, all requests together (429 beyond).
     max_beam_size: largest ``beam_size`` (and ``nbest``) a request may ask for (422 beyond).
     max_request_work: the most work one request may ask for, counted as its characters ×
-        its beams (or samples) per line (413 beyond), so that one request cannot hold the
-        one translator thread for minutes while everyone else waits.
+        its beams (or samples) per line (413 beyond), so that one request cannot hold
+        a worker for minutes while everyone else waits.
     max_output_tokens: largest output the length options may allow the longest source,
         ``int(max_len_a * max_src_tokens + max_len_b)`` (422 beyond), so that no request
         can make the model decode for minutes.
@@ -132,7 +133,7 @@ class ModelInfo:
 class ServedModel(Protocol):
     """A model the app can serve: :class:`LocalModel` (in this process) or
     :class:`~seq2seq.serve.model_process.ModelProcess` (in a child process, as
-    ``seq2seq-serve`` runs it). ``translate`` is called from one thread at a time."""
+    ``seq2seq-serve`` runs it). ``translate`` is called from one thread only."""
 
     info: ModelInfo
 
@@ -323,21 +324,27 @@ def render(translation: Translation) -> dict[str, Any]:
 # ---- the app -----------------------------------------------------------------------------
 
 
-def create_app(model: ServedModel, options: ServeOptions | None = None, *,
-               api_key: str | None = None) -> FastAPI:
-    """The FastAPI app serving ``model``. With ``api_key``, ``/translate`` and ``/info``
-    want it in the ``X-API-Key`` header; ``/`` and ``/health`` are open."""
+def create_app(model: ServedModel | Sequence[ServedModel], options: ServeOptions | None = None,
+               *, api_key: str | None = None) -> FastAPI:
+    """The FastAPI app serving ``model``, or replicas of one model translating side by side
+    (one worker thread each). With ``api_key``, ``/translate`` and ``/info`` want it in the
+    ``X-API-Key`` header; ``/`` and ``/health`` are open."""
     options = options or ServeOptions()
-    model_info = model.info
+    replicas = list(model) if isinstance(model, Sequence) else [model]
+    if not replicas:
+        raise ValueError("create_app needs a model to serve")
+    model_info = replicas[0].info
     page = resources.files("seq2seq.serve").joinpath("static/index.html").read_text("utf-8")
 
-    def translate_lines(lines: list[str], key: tuple) -> list[Translation]:
-        search, alignments = key[0], key[1]
-        return model.translate(lines, search, alignments, options.max_tokens)
+    def translator(replica: ServedModel) -> Callable[[list[str], tuple], list[Translation]]:
+        def translate_lines(lines: list[str], key: tuple) -> list[Translation]:
+            search, alignments = key[0], key[1]
+            return replica.translate(lines, search, alignments, options.max_tokens)
+        return translate_lines
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.batcher = DynamicBatcher(translate_lines,
+        app.state.batcher = DynamicBatcher([translator(replica) for replica in replicas],
                                            max_wait_s=options.batch_wait_ms / 1000,
                                            max_queue_lines=options.max_queue_lines)
         try:
@@ -389,6 +396,7 @@ def create_app(model: ServedModel, options: ServeOptions | None = None, *,
         batcher: DynamicBatcher = request.app.state.batcher
         return JSONResponse({"status": "ok", "model_loaded": True,
                              "device": model_info.device, "version": __version__,
+                             "workers": batcher.workers,
                              "queued_lines": batcher.queued_lines,
                              "batches": batcher.stats.calls,
                              "requests_translated": batcher.stats.requests,

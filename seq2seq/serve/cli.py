@@ -2,6 +2,7 @@
 
     seq2seq-serve --checkpoint runs/demo/best.ckpt                 # http://127.0.0.1:8000/
     seq2seq-serve --checkpoint a.ckpt b.ckpt --port 9000           # an ensemble
+    seq2seq-serve --checkpoint runs/demo/best.ckpt --workers 4 --threads 2
     SEQ2SEQ_API_KEY=secret seq2seq-serve --checkpoint best.ckpt --host 0.0.0.0
 
 It binds 127.0.0.1 unless told otherwise, and refuses an address other machines can reach
@@ -21,6 +22,7 @@ import math
 import os
 import socket
 import sys
+from typing import TYPE_CHECKING
 
 from seq2seq.commands import (
     UsageError,
@@ -31,10 +33,18 @@ from seq2seq.commands import (
 )
 from seq2seq.translator import DEFAULT_MAX_SRC_TOKENS, resolve_device
 
+if TYPE_CHECKING:
+    import torch
+
 PROG = "seq2seq-serve"
 API_KEY_ENV = "SEQ2SEQ_API_KEY"
 # Requests in flight get this long to finish after SIGINT/SIGTERM.
 GRACEFUL_SHUTDOWN_S = 30
+# On a CPU, several single-threaded workers outrun one worker with every thread: a server's
+# batches are small and of mixed lengths, and two 1-thread workers on 2 cores translated
+# them 1.5x as fast as one 2-thread worker (docs/BENCHMARKS.md). Each worker holds a copy
+# of the model, hence the cap.
+MAX_DEFAULT_WORKERS = 4
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-src-tokens", type=int, default=DEFAULT_MAX_SRC_TOKENS,
                         help="truncate longer inputs, with a warning on stderr "
                              f"(default {DEFAULT_MAX_SRC_TOKENS})")
+    group = parser.add_argument_group("workers")
+    group.add_argument("--workers", type=int, help="copies of the model, each in a process "
+                       "of its own, translating batches side by side (default: on a CPU, "
+                       f"one per CPU up to {MAX_DEFAULT_WORKERS}; on a GPU, 1)")
+    group.add_argument("--threads", type=int, help="torch threads of each worker (default: "
+                       "on a CPU, the CPUs shared out among the workers; on a GPU, torch's)")
     group = parser.add_argument_group("batching and limits")
     group.add_argument("--batch-wait-ms", type=float, default=defaults.batch_wait_ms,
                        help="gather requests this long into one translator call "
@@ -95,7 +111,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors, reported by ``parser.error`` (exit status 2), before anything is loaded."""
-    check_positive_arguments(parser, args, "max_tokens", "max_src_tokens", "max_lines",
+    check_positive_arguments(parser, args, "workers", "threads", "max_tokens", "max_src_tokens",
+                             "max_lines",
                              "max_chars", "max_queue_lines", "max_beam_size",
                              "max_output_tokens", "max_request_work")
     if args.max_queue_lines < args.max_lines:
@@ -152,11 +169,22 @@ def _reason(error: Exception) -> str:
     return getattr(error, "strerror", None) or str(error) or type(error).__name__
 
 
+def worker_layout(device: torch.device, workers: int | None,
+                  threads: int | None) -> tuple[int, int | None]:
+    """(workers, torch threads per worker) for ``device``, the defaults filled in (see
+    ``--workers`` and ``--threads``); None threads: torch's default."""
+    if device.type != "cpu":
+        return workers or 1, threads
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    workers = workers or max(1, min(cpus or 1, MAX_DEFAULT_WORKERS))
+    return workers, threads or max(1, (cpus or 1) // workers)
+
+
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from seq2seq.serve.app import ServeOptions, create_app
-    from seq2seq.serve.model_process import ModelProcess, ModelSpec
+    from seq2seq.serve.model_process import ModelSpec, start_replicas
 
     try:
         device = resolve_device(args.device)
@@ -165,8 +193,10 @@ def serve(args: argparse.Namespace) -> int:
     sock = listen(args.host, args.port)
     with sock:
         weights = tuple(args.ensemble_weights) if args.ensemble_weights else None
-        model = ModelProcess(ModelSpec(tuple(args.checkpoint), str(device), args.dtype,
-                                       weights, args.max_src_tokens))
+        workers, threads = worker_layout(device, args.workers, args.threads)
+        replicas = start_replicas(ModelSpec(tuple(args.checkpoint), str(device), args.dtype,
+                                            weights, args.max_src_tokens, threads), workers)
+        model = replicas[0]
         try:
             options = ServeOptions(
                 max_lines=args.max_lines, max_chars=args.max_chars,
@@ -174,7 +204,7 @@ def serve(args: argparse.Namespace) -> int:
                 max_output_tokens=args.max_output_tokens,
                 max_request_work=args.max_request_work, batch_wait_ms=args.batch_wait_ms,
                 max_tokens=args.max_tokens)
-            app = create_app(model, options, api_key=args.api_key)
+            app = create_app(replicas, options, api_key=args.api_key)
             config = uvicorn.Config(app, log_level=args.log_level, access_log=args.access_log,
                                     lifespan="on",
                                     timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S)
@@ -183,11 +213,14 @@ def serve(args: argparse.Namespace) -> int:
             members = len(model.info.checkpoints)
             print(f"{PROG}: translating {model.info.source_language}→"
                   f"{model.info.target_language} ({members} checkpoint"
-                  f"{'s' if members > 1 else ''}, {device}) on http://{shown}:{port}/",
+                  f"{'s' if members > 1 else ''}, {device}, {workers} worker"
+                  f"{'s' if workers > 1 else ''} × {threads or 'default'} thread"
+                  f"{'s' if threads != 1 else ''}) on http://{shown}:{port}/",
                   file=sys.stderr, flush=True)
             uvicorn.Server(config).run(sockets=[sock])
         finally:
-            model.close()
+            for replica in replicas:
+                replica.close()
     return 0
 
 

@@ -4,6 +4,7 @@
     model.info.source_language                  # read by the child, sent back once
     model.translate(["ein Hund ."], SearchOptions(), alignments=False, max_tokens=4000)
     model.close()
+    replicas = start_replicas(ModelSpec(("runs/demo/best.ckpt",), threads=1), count=2)
 
 Why a process: the server outlives its model. A translator killed by the kernel's OOM
 killer, or one stuck in a call at shutdown, is a child to restart or kill, where a thread
@@ -29,6 +30,7 @@ import multiprocessing
 import pickle
 import signal
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 
@@ -47,13 +49,15 @@ class ModelProcessDied(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """What the child loads: the arguments of :func:`seq2seq.serve.app.load_model`."""
+    """What the child loads: the arguments of :func:`seq2seq.serve.app.load_model`, and
+    ``threads``, the torch threads it computes with (None: torch's default)."""
 
     paths: tuple[str, ...]
     device: str = "cpu"
     dtype: str = "float32"
     weights: tuple[float, ...] | None = None
     max_src_tokens: int = DEFAULT_MAX_SRC_TOKENS
+    threads: int | None = None
 
 
 class ModelProcess:
@@ -167,6 +171,24 @@ class ModelProcess:
         self._process = self._connection = None
 
 
+def start_replicas(spec: ModelSpec, count: int) -> list[ModelProcess]:
+    """``count`` model processes of ``spec``, loading at once. If one fails to start, the
+    others are closed and its error (the first in order) is raised."""
+    with ThreadPoolExecutor(count) as pool:
+        futures = [pool.submit(ModelProcess, spec) for _ in range(count)]
+    started, failures = [], []
+    for future in futures:
+        try:
+            started.append(future.result())
+        except Exception as error:  # noqa: BLE001 - raised below, after the others close
+            failures.append(error)
+    if failures:
+        for model in started:
+            model.close()
+        raise failures[0]
+    return started
+
+
 def _ending(exitcode: int | None) -> str:
     return f"killed by signal {-exitcode}" if exitcode and exitcode < 0 else f"status {exitcode}"
 
@@ -175,6 +197,10 @@ def _serve_model(connection: Connection, spec: ModelSpec) -> None:
     """The child: load the model, say so, then translate what comes until None or EOF."""
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.SIG_IGN)
+    if spec.threads is not None:
+        import torch
+
+        torch.set_num_threads(spec.threads)
     try:
         model = load_model(spec.paths, spec.device, dtype=spec.dtype, weights=spec.weights,
                            max_src_tokens=spec.max_src_tokens)
