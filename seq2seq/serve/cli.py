@@ -41,8 +41,8 @@ API_KEY_ENV = "SEQ2SEQ_API_KEY"
 # Requests in flight get this long to finish after SIGINT/SIGTERM.
 GRACEFUL_SHUTDOWN_S = 30
 # On a CPU, several single-threaded workers outrun one worker with every thread: a server's
-# batches are small and of mixed lengths, and two 1-thread workers on 2 cores translated
-# them 1.5x as fast as one 2-thread worker (docs/BENCHMARKS.md). Each worker holds a copy
+# batches are small and of mixed lengths, and two 1-thread workers on 2 cores served them
+# 1.7x as fast as one 2-thread worker (docs/BENCHMARKS.md). Each worker holds a copy
 # of the model, hence the cap.
 MAX_DEFAULT_WORKERS = 4
 
