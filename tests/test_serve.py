@@ -42,6 +42,7 @@ from seq2seq.serve.model_process import (
     ModelProcess,
     ModelProcessDied,
     ModelSpec,
+    close_all,
     start_replicas,
 )
 from seq2seq.tokenizer import TokenizerPair
@@ -238,6 +239,30 @@ def test_a_failing_request_does_not_fail_the_others_of_its_batch():
     assert miscounting.submit([], "k").result(10) == []
     batcher.close()
     miscounting.close()
+
+
+def test_a_burst_is_shared_among_the_free_workers():
+    calls: dict[str, list[list[str]]] = {"a": [], "b": []}
+    both_busy = threading.Barrier(2, timeout=10)
+
+    def worker(name):
+        def translate(lines, key):
+            calls[name].append(list(lines))
+            both_busy.wait()  # neither comes back for more before the other took its share
+            return [f"{line}/{name}" for line in lines]
+        return translate
+
+    batcher = DynamicBatcher([worker("a"), worker("b")], max_wait_s=0.3)
+    wait_until(lambda: batcher._free_workers == 2)
+    futures = [batcher.submit([f"r{i}"], "k") for i in range(7)]
+    results = [future.result(10)[0] for future in futures]
+    # One worker took the first 4 (the ceiling of half), the other the last 3.
+    assert sorted(map(len, calls["a"] + calls["b"])) == [3, 4]
+    first = "a" if calls["a"][0][0] == "r0" else "b"
+    second = "b" if first == "a" else "a"
+    assert results == [f"r{i}/{first}" for i in range(4)] + [f"r{i}/{second}" for i in range(4, 7)]
+    assert batcher.queued_lines == 0
+    batcher.close(timeout=10)
 
 
 def test_batcher_bounds_its_queue_and_fails_what_is_queued_at_close():
@@ -805,6 +830,8 @@ def start_serve(argv, env=None):
                                 "--log-level", "warning", *argv],
                                stderr=subprocess.PIPE, text=True, env=env)
     line = process.stderr.readline()
+    while "warning:" in line:  # e.g. more workers than this machine's CPUs
+        line = process.stderr.readline()
     match = re.search(r"on (http://127\.0\.0\.1:\d+)/$", line.strip())
     if not match:
         process.kill()
@@ -979,6 +1006,36 @@ def test_the_server_with_two_workers_answers_as_seq2seq_translate(checkpoint, of
         process.communicate()
 
 
+def test_a_stopped_worker_holds_only_its_own_call(checkpoint, offline):
+    process, url = start_serve(["--checkpoint", str(checkpoint), "--workers", "2",
+                                "--threads", "1"])
+    stopped = None
+    try:
+        assert httpx.get(f"{url}/health", timeout=60).json()["workers"] == 2
+        stopped = model_children(process.pid)[0]
+        os.kill(stopped, signal.SIGSTOP)  # hung: alive, answering nothing
+        requests = [sentences(2, seed=320 + index) for index in range(6)]
+        with ThreadPoolExecutor(len(requests)) as pool:
+            answers = []
+            for lines in requests:  # one at a time: each call carries one request
+                answers.append(pool.submit(httpx.post, f"{url}/translate",
+                                           json={"text": lines}, timeout=120))
+                time.sleep(0.5)
+            # The stopped worker's thread took at most one call and waits in it; the
+            # other worker answered the rest.
+            wait_until(lambda: sum(future.done() for future in answers) >= len(requests) - 1)
+            os.kill(stopped, signal.SIGCONT)
+            translations = [[item["translation"] for item in future.result().json()[
+                "translations"]] for future in answers]
+        assert translations == [offline.translate(lines) for lines in requests]
+    finally:
+        if stopped is not None:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(stopped, signal.SIGCONT)
+        process.kill()
+        process.communicate()
+
+
 def children_of(pid: int) -> list[int]:
     """The pids of ``pid``'s children (from /proc)."""
     found = []
@@ -991,6 +1048,23 @@ def children_of(pid: int) -> list[int]:
             except (FileNotFoundError, ProcessLookupError):
                 continue
     return found
+
+
+def test_close_all_closes_every_model_at_once():
+    together = threading.Barrier(3, timeout=10)  # passes only if all three close at once
+
+    class Closing:
+        def __init__(self):
+            self.timeouts = []
+
+        def close(self, timeout):
+            self.timeouts.append(timeout)
+            together.wait()
+
+    models = [Closing() for _ in range(3)]
+    close_all(models, timeout=7.0)
+    assert [model.timeouts for model in models] == [[7.0]] * 3
+    close_all([])
 
 
 def test_replicas_that_cannot_start_raise_and_leave_no_process(tmp_path):

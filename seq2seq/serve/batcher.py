@@ -17,6 +17,9 @@ Gathering lasts ``max_wait_s`` from when a request arrives at an idle worker, or
 the worker finishes a call while requests wait: requests that come while the workers are
 busy go into the next call, and the clients that call just answered have ``max_wait_s`` to
 send their next request in time to join them, so under load the batches grow by themselves.
+A worker takes its share of the waiting requests, split evenly among the workers free at
+that moment (all of them when it is the only one free), so that a burst keeps every free
+worker busy.
 
 A failing call does not fail its neighbours: when a call of several requests raises, each
 of its requests is translated again on its own, and only the ones that fail again get the
@@ -87,6 +90,7 @@ class DynamicBatcher(Generic[Result]):
         self._queue: list[_Request] = []
         self._queued_lines = 0
         self._closed = False
+        self._free_workers = 0  # workers gathering (not in a call)
         self._changed = threading.Condition()
         self._counting = threading.Lock()  # stats, updated by every worker
         self._workers = [threading.Thread(target=self._run, args=(each,), daemon=True,
@@ -156,20 +160,33 @@ class DynamicBatcher(Generic[Result]):
         (the end of this worker's last call), whichever is later, for more; take what waits
         then (another worker may have taken it meanwhile: wait again). None once closed."""
         with self._changed:
-            while True:
-                while not self._queue and not self._closed:
-                    self._changed.wait()
-                if self._closed:
-                    return None
-                deadline = max(self._queue[0].arrived, free_since) + self.max_wait_s
-                while (not self._closed and self._queue
-                       and (left := deadline - time.monotonic()) > 0):
-                    self._changed.wait(left)
-                if self._closed:
-                    return None
-                if self._queue:
-                    taken, self._queue, self._queued_lines = self._queue, [], 0
-                    return taken
+            self._free_workers += 1
+            try:
+                while True:
+                    while not self._queue and not self._closed:
+                        self._changed.wait()
+                    if self._closed:
+                        return None
+                    deadline = max(self._queue[0].arrived, free_since) + self.max_wait_s
+                    while (not self._closed and self._queue
+                           and (left := deadline - time.monotonic()) > 0):
+                        self._changed.wait(left)
+                    if self._closed:
+                        return None
+                    if self._queue:
+                        return self._take_share()
+            finally:
+                self._free_workers -= 1
+
+    def _take_share(self) -> list[_Request]:
+        """The first of the waiting requests, an even share among the free workers (the
+        caller holds the lock and is one of them); the others are told what is left."""
+        share = -(-len(self._queue) // max(1, self._free_workers))  # ceiling
+        taken, self._queue = self._queue[:share], self._queue[share:]
+        self._queued_lines -= sum(len(request.lines) for request in taken)
+        if self._queue:
+            self._changed.notify_all()
+        return taken
 
     def _call(self, translate: Translate, group: list[_Request]) -> None:
         """Translate ``group`` (requests of one key) in one call and hand out the results;
@@ -183,6 +200,12 @@ class DynamicBatcher(Generic[Result]):
                                    f"{len(lines)} lines")
         except Exception as error:
             self._count(time.perf_counter() - start)
+            if self._closed:  # shutting down: no retries, one line in the log
+                logger.warning("a call of %d requests failed while shutting down (%s: %s)",
+                               len(group), type(error).__name__, error)
+                for request in group:
+                    request.future.set_exception(error)
+                return
             if len(group) == 1:
                 logger.exception("translating a request of %d lines failed", len(lines))
                 group[0].future.set_exception(error)

@@ -175,16 +175,23 @@ def worker_layout(device: torch.device, workers: int | None,
     ``--workers`` and ``--threads``); None threads: torch's default."""
     if device.type != "cpu":
         return workers or 1, threads
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    workers = workers or max(1, min(cpus or 1, MAX_DEFAULT_WORKERS))
-    return workers, threads or max(1, (cpus or 1) // workers)
+    cpus = available_cpus()
+    workers = workers or min(cpus, MAX_DEFAULT_WORKERS)
+    return workers, threads or max(1, cpus // workers)
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (at least 1)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
 
 
 def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from seq2seq.serve.app import ServeOptions, create_app
-    from seq2seq.serve.model_process import ModelSpec, start_replicas
+    from seq2seq.serve.model_process import ModelSpec, close_all, start_replicas
 
     try:
         device = resolve_device(args.device)
@@ -194,6 +201,11 @@ def serve(args: argparse.Namespace) -> int:
     with sock:
         weights = tuple(args.ensemble_weights) if args.ensemble_weights else None
         workers, threads = worker_layout(device, args.workers, args.threads)
+        cpus = available_cpus()
+        if device.type == "cpu" and workers * (threads or 1) > cpus:
+            print(f"{PROG}: warning: {workers} workers × {threads} threads on {cpus} CPUs: "
+                  "more threads than CPUs slow every worker down, and each worker holds a "
+                  "copy of the model in memory", file=sys.stderr, flush=True)
         replicas = start_replicas(ModelSpec(tuple(args.checkpoint), str(device), args.dtype,
                                             weights, args.max_src_tokens, threads), workers)
         model = replicas[0]
@@ -219,8 +231,7 @@ def serve(args: argparse.Namespace) -> int:
                   file=sys.stderr, flush=True)
             uvicorn.Server(config).run(sockets=[sock])
         finally:
-            for replica in replicas:
-                replica.close()
+            close_all(replicas)
     return 0
 
 

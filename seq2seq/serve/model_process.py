@@ -183,10 +183,17 @@ def start_replicas(spec: ModelSpec, count: int) -> list[ModelProcess]:
         except Exception as error:  # noqa: BLE001 - raised below, after the others close
             failures.append(error)
     if failures:
-        for model in started:
-            model.close()
+        close_all(started)
         raise failures[0]
     return started
+
+
+def close_all(models: list[ModelProcess], timeout: float = CLOSE_WAIT_S) -> None:
+    """:meth:`ModelProcess.close` of every model at once: all within ``timeout`` seconds
+    (and the time to kill), not one after another."""
+    if models:
+        with ThreadPoolExecutor(len(models)) as pool:
+            list(pool.map(lambda model: model.close(timeout), models))
 
 
 def _ending(exitcode: int | None) -> str:
