@@ -41,6 +41,9 @@ from seq2seq.vocab import BOS_ID, EOS_ID, PAD_ID, UNK_ID
 
 NEG_INF = float("-inf")
 MAX_LEN_A, MAX_LEN_B = 1000.0, 1e6  # far past any real output, far from int64's limit
+# Far past any useful length penalty (0.6-2 in practice); (n + 1) ** alpha of a length up
+# to MAX_LEN_B stays a finite float64 (a larger alpha overflowed: OverflowError).
+MAX_ALPHA = 10.0
 MAX_ROWS = 1000  # beams or samples per sentence: each is a decoder row held in memory
 MAX_SEED = 2**64 - 1  # what torch.Generator.manual_seed takes
 
@@ -59,7 +62,7 @@ class SearchOptions:
 
     beam_size: beams per sentence; 1 is greedy search; at most 1,000.
     nbest: hypotheses returned per sentence, from 1 to ``beam_size`` (to 1,000 samples).
-    alpha: length normalisation (see the module docstring), finite and >= 0.
+    alpha: length normalisation (see the module docstring), from 0 to 10.
     max_len_a, max_len_b: at most ``int(a * source tokens + b)`` target tokens; >= 0, at
         most 1,000 and 1,000,000, and a one-token source may get a token (``int(a + b) >= 1``).
     min_length: target tokens before EOS is allowed, at most ``int(a + b)`` (what a
@@ -95,7 +98,7 @@ class SearchOptions:
         if self.nbest > self.beam_size and not self.sampling:
             raise SearchOptionError("nbest", f"must be at most beam_size ({self.beam_size}), "
                                              f"got {self.nbest}")
-        for name, upper in (("alpha", math.inf), ("max_len_a", MAX_LEN_A), ("max_len_b", MAX_LEN_B)):
+        for name, upper in (("alpha", MAX_ALPHA), ("max_len_a", MAX_LEN_A), ("max_len_b", MAX_LEN_B)):
             _check_real(name, getattr(self, name), upper)
         longest_for_one_token = math.floor(self.max_len_a + self.max_len_b)
         if longest_for_one_token < 1:

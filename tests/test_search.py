@@ -319,6 +319,7 @@ BAD_SEARCH_OPTIONS = [
     ({"alpha": float("inf")}, "alpha", "must be finite and >= 0, got inf"),
     ({"alpha": -0.5}, "alpha", "must be finite and >= 0, got -0.5"),
     ({"alpha": "1"}, "alpha", "must be a number, got '1'"),
+    ({"alpha": 1e308}, "alpha", "must be at most 10, got 1e+308"),  # overflowed in scoring
     ({"max_len_a": -5, "max_len_b": -5}, "max_len_a", "must be finite and >= 0, got -5"),
     ({"max_len_b": float("nan")}, "max_len_b", "must be finite and >= 0, got nan"),
     ({"max_len_b": 1e308}, "max_len_b", "must be at most 1e+06, got 1e+308"),

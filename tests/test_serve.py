@@ -505,6 +505,7 @@ ERRORS = [  # body (bytes or JSON), status, field
     ({"text": ["the dog"], "beam_size": 17}, 422, "beam_size"),
     ({"text": ["the dog"], "beam_size": 3, "nbest": 4}, 422, "nbest"),
     ({"text": ["the dog"], "alpha": -1}, 422, "alpha"),
+    ({"text": ["the dog"], "alpha": 1e308}, 422, "alpha"),  # overflowed as a 500 before
     ({"text": ["the dog"], "max_len_b": 600}, 422, "max_len_b"),
     ({"text": ["the dog"], "max_len_a": 3}, 422, "max_len_a"),
     ({"text": ["the dog"], "alignments": "yes"}, 422, "alignments"),
