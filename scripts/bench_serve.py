@@ -9,9 +9,9 @@ Offline runs as ``seq2seq-translate`` does (one ``Translator.translate`` call ov
 whole input, sorted and batched by length), and, with ``--chunks N [N ...]``, in calls of N
 sentences in arrival order: what a server that gathers N sentences per call could reach at
 best. ``--workers`` and ``--threads`` are passed to the server (its defaults otherwise;
-the table names what it ran). Every answer is checked against the offline translation of its sentences. Prints the
-command and a Markdown table for docs/BENCHMARKS.md; exits 1 if a request failed or an
-answer differed.
+the table names what it ran). Every answer is checked against the offline translation of
+its sentences. Prints the command and a Markdown table for docs/BENCHMARKS.md; exits 1 if
+a request failed or an answer differed.
 
     python scripts/bench_serve.py --checkpoint runs/demo/best.ckpt --source demo_data/test.en
     python scripts/bench_serve.py --checkpoint runs/demo/best.ckpt --source demo_data/test.en \\

@@ -9,7 +9,7 @@
 same ``key`` (e.g. the search options), concatenated in arrival order; it must return one
 result per line. Each translate callable has a worker thread of its own and is only ever
 called from it (models are not thread-safe): pass several, one per model replica, and
-calls run side by side, each free worker taking what waits::
+calls run side by side, each free worker taking its share of what waits::
 
     batcher = DynamicBatcher([replica_a.translate, replica_b.translate])
 
@@ -92,7 +92,6 @@ class DynamicBatcher(Generic[Result]):
         self._closed = False
         self._free_workers = 0  # workers gathering (not in a call)
         self._changed = threading.Condition()
-        self._counting = threading.Lock()  # stats, updated by every worker
         self._workers = [threading.Thread(target=self._run, args=(each,), daemon=True,
                                           name=f"seq2seq-translate-{number}")
                          for number, each in enumerate(translators)]
@@ -223,9 +222,9 @@ class DynamicBatcher(Generic[Result]):
             request.future.set_result(results[start:start + len(request.lines)])
             start += len(request.lines)
 
-
     def _count(self, seconds: float, calls: int = 0, lines: int = 0, requests: int = 0) -> None:
-        with self._counting:
+        """Add a call to ``stats`` (under the queue's lock: every worker counts)."""
+        with self._changed:
             self.stats.seconds += seconds
             self.stats.calls += calls
             self.stats.lines += lines

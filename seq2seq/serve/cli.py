@@ -112,8 +112,7 @@ def main(argv: list[str] | None = None) -> int:
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """Usage errors, reported by ``parser.error`` (exit status 2), before anything is loaded."""
     check_positive_arguments(parser, args, "workers", "threads", "max_tokens", "max_src_tokens",
-                             "max_lines",
-                             "max_chars", "max_queue_lines", "max_beam_size",
+                             "max_lines", "max_chars", "max_queue_lines", "max_beam_size",
                              "max_output_tokens", "max_request_work")
     if args.max_queue_lines < args.max_lines:
         parser.error(f"--max-queue-lines ({args.max_queue_lines}) must be at least --max-lines "
